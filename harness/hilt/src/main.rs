@@ -1,1 +1,50 @@
-fn main() {}
+//! The `hilt` command line. Each subcommand is a module of `cmd` with a
+//! clap `Args` struct and a `run`; errors travel up as `anyhow` chains and
+//! leave as one line and an exit code from `hilt::exit`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// hilt: hardware-in-the-loop testing and fuzzing of microcontroller
+/// firmware over its UART, on an emulated board or a host simulation.
+#[derive(Debug, Parser)]
+#[command(name = "hilt", version, about, long_about = None)]
+#[command(after_help = "\
+Exit codes: 0 success; 1 the device misbehaved (malformed response); \
+2 bad command line or request text; 3 firmware missing, unbuildable or over budget; \
+4 target could not start or died (e.g. QEMU not installed); 5 serial link failed; \
+130 interrupted.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Serve(cmd::serve::ServeCmd),
+    Exec(cmd::exec::ExecCmd),
+    Build(cmd::build::BuildCmd),
+    #[command(hide = true)]
+    SimNode(cmd::sim_node::SimNodeCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    hilt::interrupt::install();
+    let result = match cli.command {
+        Command::Serve(c) => c.run(),
+        Command::Exec(c) => c.run(),
+        Command::Build(c) => c.run(),
+        Command::SimNode(c) => c.run(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("hilt: {e:#}");
+            ExitCode::from(cmd::exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The host simulation: the node's core behind a host pseudo-terminal.
+//!
+//! It runs the very [`Receiver`] and [`Node`] the firmware runs, with the same
+//! framing behaviour (early completion by length and CRC, t3.5 silence), so
+//! that hilt can exercise everything with no emulator at all. Its "UART" is
+//! the slave side of a pty: the path is printed on start, and any program
+//! that can open a serial port can talk to it.
+//!
+//! The simulation keeps a descriptor of the slave side open itself, in raw
+//! mode. Without it, the pty would hang up each time the last client closes
+//! it (losing whatever was in flight); with it, clients may open and close
+//! the port as often as they like.
+//!
+//! Architecture Invariant: the simulation knows the core and the pty, nothing
+//! of hilt; hilt drives it only through its serial port and its process.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mbnode_core::frame::MAX_ADU;
+use mbnode_core::node::{Node, NodeConfig};
+use mbnode_core::rtu::{silence_us, Received, Receiver};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::pty::openpty;
+use nix::sys::termios::{self, SetArg};
+use nix::unistd::{read, ttyname, write};
+
+/// The Device Identification ModelName the simulation reports.
+pub const MODEL_NAME: &str = "host-sim";
+
+/// How to run the simulation.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Baud rate the silence (t3.5) is derived from.
+    pub baud: u32,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions { baud: 115_200 }
+    }
+}
+
+/// A simulated node on a fresh pseudo-terminal.
+#[derive(Debug)]
+pub struct Simulation {
+    master: OwnedFd,
+    /// Held open for the life of the simulation; see the module docs.
+    _slave: OwnedFd,
+    path: PathBuf,
+    receiver: Receiver,
+    node: Node,
+    started: Instant,
+}
+
+impl Simulation {
+    /// Opens a pty in raw mode and a node in its reset state.
+    pub fn new(options: &SimOptions) -> io::Result<Self> {
+        let pty = openpty(None, None)?;
+        let path = ttyname(&pty.slave)?;
+        let mut attrs = termios::tcgetattr(&pty.slave)?;
+        termios::cfmakeraw(&mut attrs);
+        termios::tcsetattr(&pty.slave, SetArg::TCSANOW, &attrs)?;
+        Ok(Simulation {
+            master: pty.master,
+            _slave: pty.slave,
+            path,
+            receiver: Receiver::new(silence_us(options.baud)),
+            node: Node::new(NodeConfig {
+                model_name: MODEL_NAME,
+            }),
+            started: Instant::now(),
+        })
+    }
+
+    /// The serial device a master opens to talk to the node.
+    pub fn path(&self) -> &PathBuf {
+        &self.path
+    }
+
+    fn now_us(&self) -> u32 {
+        // Wrapping, as the firmware's clock: only differences matter.
+        self.started.elapsed().as_micros() as u32
+    }
+
+    /// Serves requests until the pty fails.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut buf = [0u8; 512];
+        loop {
+            let now = self.now_us();
+            let timeout = match self.receiver.until_silence(now) {
+                Some(us) => PollTimeout::try_from(Duration::from_micros(u64::from(us) + 1))
+                    .unwrap_or(PollTimeout::MAX),
+                None => PollTimeout::NONE,
+            };
+            let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            let readable = fds[0]
+                .revents()
+                .is_some_and(|r| r.intersects(PollFlags::POLLIN));
+            let now = self.now_us();
+            if readable {
+                let n = match read(&self.master, &mut buf) {
+                    Ok(n) => n,
+                    Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                for &byte in &buf[..n] {
+                    let Simulation {
+                        receiver,
+                        node,
+                        master,
+                        started,
+                        ..
+                    } = self;
+                    let uptime_ms = started.elapsed().as_millis() as u32;
+                    let mut result = Ok(());
+                    receiver.feed(byte, now, |frame| {
+                        if result.is_ok() {
+                            result = answer(node, master, frame, uptime_ms);
+                        }
+                    });
+                    result?;
+                }
+            } else {
+                let uptime_ms = self.started.elapsed().as_millis() as u32;
+                if let Some(frame) = self.receiver.poll(now) {
+                    answer(&mut self.node, &self.master, frame, uptime_ms)?;
+                }
+            }
+        }
+    }
+}
+
+fn answer(node: &mut Node, master: &OwnedFd, frame: Received<'_>, uptime_ms: u32) -> io::Result<()> {
+    let mut out = [0u8; MAX_ADU];
+    if let Some(len) = node.handle(frame, uptime_ms, &mut out) {
+        write_all(master, &out[..len])?;
+    }
+    Ok(())
+}
+
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => std::thread::sleep(Duration::from_micros(200)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Runs a simulation: prints its serial device path as the first line of
+/// standard output, then serves until killed.
+pub fn main_with(options: &SimOptions) -> io::Result<()> {
+    use std::io::Write;
+    let mut sim = Simulation::new(options)?;
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{}", sim.path().display())?;
+    stdout.flush()?;
+    drop(stdout);
+    sim.run()
+}

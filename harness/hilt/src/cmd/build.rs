@@ -1,0 +1,61 @@
+//! `hilt build`: builds the firmware under test and reports its footprint.
+
+use anyhow::bail;
+use clap::Args;
+use hilt::firmware::{self, Board, BOARDS};
+
+/// Build the firmware under test for each board and print the flash and
+/// static RAM it takes against its budget. Fails when a build fails or a
+/// budget is exceeded.
+#[derive(Debug, Args)]
+pub struct BuildCmd {
+    /// Build only this board (repeatable); all boards by default.
+    #[arg(long = "board", value_name = "NAME", value_parser = board_name)]
+    boards: Vec<String>,
+}
+
+fn board_name(name: &str) -> Result<String, String> {
+    match firmware::board(name) {
+        Some(_) => Ok(name.to_owned()),
+        None => {
+            let known: Vec<&str> = BOARDS.iter().map(|b| b.name).collect();
+            Err(format!("unknown board; known boards: {}", known.join(", ")))
+        }
+    }
+}
+
+impl BuildCmd {
+    pub fn run(self) -> anyhow::Result<u8> {
+        let boards: Vec<Board> = if self.boards.is_empty() {
+            BOARDS.to_vec()
+        } else {
+            self.boards.iter().filter_map(|n| firmware::board(n)).collect()
+        };
+        let mut over = Vec::new();
+        println!(
+            "{:<15} {:>16} {:>16}  elf",
+            "board", "flash (budget)", "ram (budget)"
+        );
+        for board in &boards {
+            eprintln!("hilt: building {}", board.name);
+            let elf = firmware::build(board)?;
+            let size = firmware::footprint(&elf)?;
+            println!(
+                "{:<15} {:>7} ({:>6}) {:>7} ({:>6})  {}",
+                board.name,
+                size.flash,
+                board.flash_budget,
+                size.ram,
+                board.ram_budget,
+                elf.display()
+            );
+            if size.flash > board.flash_budget || size.ram > board.ram_budget {
+                over.push(board.name);
+            }
+        }
+        if !over.is_empty() {
+            bail!(firmware::FirmwareError::OverBudget(over.join(", ")));
+        }
+        Ok(hilt::exit::SUCCESS)
+    }
+}

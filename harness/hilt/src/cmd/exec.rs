@@ -1,0 +1,114 @@
+//! `hilt exec`: sends requests written in the readable language and prints
+//! each decoded response.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use hilt::script::{self, Step};
+use hilt::session;
+use hilt_modbus::ModbusRtu;
+
+use super::TargetArgs;
+
+/// Send requests to a target and print each decoded response.
+///
+/// Requests are written in the readable request language, for example
+/// `read-holding 0x0000 4`, `write-register 0x0001 42`, `@0 write-coil 3 on`
+/// (broadcast), `pdu 03 0000 0004` (CRC added) or `raw 01 03 00 00 00 04 44 09`
+/// (sent as is). A script file may also say `reset`. Each request prints one
+/// line, `REQUEST -> RESPONSE`.
+///
+/// Exits 1 if any response is malformed.
+#[derive(Debug, Args)]
+pub struct ExecCmd {
+    #[command(flatten)]
+    target: TargetArgs,
+
+    /// Read requests from FILE, one per line (`-` for standard input); `#`
+    /// starts a comment.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+
+    /// Unit id for requests without an `@UNIT` prefix.
+    #[arg(long, default_value_t = 1)]
+    unit: u8,
+
+    /// Also print the bytes sent (`>`) and received (`<`).
+    #[arg(long)]
+    hex: bool,
+
+    /// Requests, one per argument.
+    #[arg(value_name = "REQUEST")]
+    requests: Vec<String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl ExecCmd {
+    pub fn run(self) -> anyhow::Result<u8> {
+        let protocol = ModbusRtu {
+            default_unit: self.unit,
+        };
+        let mut steps = script::parse(
+            &protocol,
+            "argument",
+            self.requests.iter().map(String::as_str),
+        )?;
+        if let Some(file) = &self.file {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+            } else {
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read request file {}", file.display()))?
+            };
+            let origin = file.display().to_string();
+            steps.extend(script::parse(&protocol, &origin, text.lines())?);
+        }
+        if steps.is_empty() {
+            anyhow::bail!(script::ScriptError {
+                origin: "command line".into(),
+                line: 0,
+                text: String::new(),
+                message: "no requests: give them as arguments or with --file".into(),
+            });
+        }
+
+        let mut target = self.target.start()?;
+        let mut scratch = Vec::new();
+        let mut malformed = 0;
+        for step in &steps {
+            match step {
+                Step::Reset => {
+                    target.reset()?;
+                    println!("reset");
+                }
+                Step::Request(request) => {
+                    let t = session::transact(&protocol, target.as_mut(), request, &mut scratch)?;
+                    println!("{}", t.line());
+                    if self.hex {
+                        println!("  > {}", hex(&t.sent));
+                        if !t.received.is_empty() {
+                            println!("  < {}", hex(&t.received));
+                        }
+                    }
+                    if !t.well_formed() {
+                        malformed += 1;
+                    }
+                }
+            }
+        }
+        target.shutdown()?;
+        if malformed > 0 {
+            eprintln!("hilt: {malformed} malformed response(s)");
+            return Ok(hilt::exit::DEVICE);
+        }
+        Ok(hilt::exit::SUCCESS)
+    }
+}

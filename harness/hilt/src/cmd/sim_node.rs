@@ -1,0 +1,20 @@
+//! `hilt sim-node` (hidden): runs the host simulation in this process, so
+//! that `--target sim` needs no program besides `hilt`.
+
+use clap::Args;
+
+/// Run the simulated node on a fresh pty (used by `--target sim`).
+#[derive(Debug, Args)]
+pub struct SimNodeCmd {
+    /// Baud rate the inter-frame silence is derived from.
+    #[arg(default_value_t = 115_200)]
+    baud: u32,
+}
+
+impl SimNodeCmd {
+    pub fn run(self) -> anyhow::Result<u8> {
+        let options = mbnode_sim::SimOptions { baud: self.baud };
+        mbnode_sim::main_with(&options)?;
+        Ok(hilt::exit::SUCCESS)
+    }
+}

@@ -1,0 +1,191 @@
+//! The firmware under test: where its board crates are, building them, and
+//! measuring what they take of flash and RAM.
+//!
+//! Each board is its own cargo project under `firmware-under-test/boards/`,
+//! pinning its target in its own `.cargo/config.toml`; hilt builds it with
+//! cargo from that directory, into the workspace's one target directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use object::{elf, Object, ObjectSection, SectionFlags, SectionKind};
+
+/// A board the firmware under test is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Board {
+    /// The board's name, as in the hardware map and in Device Identification.
+    pub name: &'static str,
+    /// The Rust target triple.
+    pub triple: &'static str,
+    /// The cargo package (and binary) name.
+    pub package: &'static str,
+    /// The crate's directory, relative to the source root.
+    pub dir: &'static str,
+    /// Flash budget in bytes.
+    pub flash_budget: u64,
+    /// Static RAM budget in bytes (data, bss, uninit; the stack not counted).
+    pub ram_budget: u64,
+}
+
+const KIB: u64 = 1024;
+
+/// QEMU's Stellaris LM3S6965 evaluation board (Cortex-M3): the emulated board.
+pub const LM3S6965EVB: Board = Board {
+    name: "lm3s6965evb",
+    triple: "thumbv7m-none-eabi",
+    package: "mbnode-lm3s6965evb",
+    dir: "firmware-under-test/boards/lm3s6965evb",
+    flash_budget: 32 * KIB,
+    ram_budget: 16 * KIB,
+};
+
+/// ST NUCLEO-F401RE (Cortex-M4F): the real board.
+pub const NUCLEO_F401RE: Board = Board {
+    name: "nucleo-f401re",
+    triple: "thumbv7em-none-eabihf",
+    package: "mbnode-nucleo-f401re",
+    dir: "firmware-under-test/boards/nucleo-f401re",
+    flash_budget: 32 * KIB,
+    ram_budget: 16 * KIB,
+};
+
+/// Every board the firmware is built for.
+pub const BOARDS: &[Board] = &[LM3S6965EVB, NUCLEO_F401RE];
+
+/// Looks a board up by name.
+pub fn board(name: &str) -> Option<Board> {
+    BOARDS.iter().copied().find(|b| b.name == name)
+}
+
+/// Errors of building and measuring firmware.
+#[derive(Debug, thiserror::Error)]
+pub enum FirmwareError {
+    /// hilt runs outside the source tree it was built from.
+    #[error("the firmware sources are not at {0}: pass --elf PATH, or run hilt from its source tree")]
+    NoSources(PathBuf),
+    /// cargo could not be run.
+    #[error("cannot run cargo to build the firmware: {0}")]
+    Cargo(std::io::Error),
+    /// The build failed.
+    #[error("building the firmware for {board} failed:\n{output}")]
+    Build {
+        /// Which board.
+        board: &'static str,
+        /// The end of cargo's output.
+        output: String,
+    },
+    /// A build takes more flash or RAM than its budget.
+    #[error("over budget: {0} (see the table above; shrink the firmware or raise the budget with a reason)")]
+    OverBudget(String),
+    /// The ELF could not be read.
+    #[error("cannot read firmware ELF {path}: {reason}")]
+    Elf {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The source tree hilt was built from, if it is still there.
+pub fn source_root() -> Result<PathBuf, FirmwareError> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap_or(root);
+    if root.join(LM3S6965EVB.dir).join("Cargo.toml").is_file() {
+        Ok(root)
+    } else {
+        Err(FirmwareError::NoSources(root))
+    }
+}
+
+/// The target directory shared by the workspace and the firmware.
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                std::env::current_dir().unwrap_or_default().join(dir)
+            }
+        }
+        _ => root.join("target"),
+    }
+}
+
+/// Where the release ELF of `board` is (whether or not it was built).
+pub fn elf_path(board: &Board) -> Result<PathBuf, FirmwareError> {
+    let root = source_root()?;
+    Ok(target_dir(&root)
+        .join(board.triple)
+        .join("release")
+        .join(board.package))
+}
+
+/// Builds the release firmware of `board` (cargo makes this a no-op when it
+/// is up to date) and returns its ELF.
+pub fn build(board: &Board) -> Result<PathBuf, FirmwareError> {
+    let root = source_root()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["build", "--release", "--target-dir"])
+        .arg(target_dir(&root))
+        .current_dir(root.join(board.dir))
+        // The host build's flags are not the firmware's: the board's own
+        // .cargo/config.toml says how it is built.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .map_err(FirmwareError::Cargo)?;
+    if !output.status.success() {
+        let text = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        return Err(FirmwareError::Build {
+            board: board.name,
+            output: tail,
+        });
+    }
+    elf_path(board)
+}
+
+/// What a firmware image takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Bytes of flash: code, read-only data, initial values of data.
+    pub flash: u64,
+    /// Bytes of static RAM: data, bss and the uninitialised (crash record)
+    /// section; the stack is not counted.
+    pub ram: u64,
+}
+
+/// Measures an ELF's flash and static RAM from its allocated sections: a
+/// section with contents in the file takes flash, a writable one takes RAM
+/// (initialised data takes both).
+pub fn footprint(elf: &Path) -> Result<Footprint, FirmwareError> {
+    let elf_err = |reason: String| FirmwareError::Elf {
+        path: elf.to_owned(),
+        reason,
+    };
+    let data = std::fs::read(elf).map_err(|e| elf_err(e.to_string()))?;
+    let file = object::File::parse(&*data).map_err(|e| elf_err(e.to_string()))?;
+    let mut sizes = Footprint { flash: 0, ram: 0 };
+    for section in file.sections() {
+        let SectionFlags::Elf { sh_flags, .. } = section.flags() else {
+            continue;
+        };
+        if !sh_flags.contains(elf::SHF_ALLOC) || section.size() == 0 {
+            continue;
+        }
+        if section.kind() != SectionKind::UninitializedData {
+            sizes.flash += section.size();
+        }
+        if sh_flags.contains(elf::SHF_WRITE) {
+            sizes.ram += section.size();
+        }
+    }
+    Ok(sizes)
+}

@@ -1,0 +1,19 @@
+//! hilt: a hardware-in-the-loop test and fuzzing harness for microcontroller
+//! firmware.
+//!
+//! The centre of hilt is protocol-agnostic: [`target`]s run the firmware
+//! (emulated board, host simulation; real boards next), the [`link`] moves
+//! bytes over a real serial port, and [`session`] puts a
+//! [`hilt_protocol::Protocol`] plug-in on top to frame and decode responses.
+//! The Modbus RTU plug-in lives in the `hilt-modbus` crate.
+//!
+//! Architecture Invariant: nothing in this crate parses a protocol's bytes;
+//! everything protocol-specific goes through the `Protocol` trait.
+
+pub mod exit;
+pub mod firmware;
+pub mod interrupt;
+pub mod link;
+pub mod script;
+pub mod session;
+pub mod target;

@@ -1,0 +1,210 @@
+//! The serial link: one request out, one response in, over a real serial
+//! port (a board's TTY, QEMU's pty or the simulation's pty).
+//!
+//! The link is protocol-agnostic. A transaction ends the moment the
+//! protocol's [`Framing`] says the response is complete, after the line has
+//! been silent for the inter-frame gap when the protocol cannot tell, or when
+//! no first byte arrives within the response timeout. There is no fixed
+//! sleep anywhere: the next request can go out as soon as this one ends.
+//!
+//! The port is opened non-exclusively, so that another program (a Modbus
+//! master talking to `hilt serve`) can open it at the same time.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hilt_protocol::Framing;
+use serialport::{ClearBuffer, SerialPort, TTYPort};
+
+use crate::interrupt;
+
+/// Errors of the serial link.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The serial port could not be opened.
+    #[error("cannot open serial port {path}: {source} (is it busy, or did the device go away?)")]
+    Open {
+        /// The port's path.
+        path: PathBuf,
+        /// Why.
+        source: serialport::Error,
+    },
+    /// Reading or writing the port failed.
+    #[error("serial port {path} failed: {source} (did the device go away?)")]
+    Io {
+        /// The port's path.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The user interrupted the transaction.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// How long to wait on the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How long to wait for the first byte of a response.
+    pub response_timeout: Duration,
+    /// How long the line must be silent to end a response whose length the
+    /// protocol cannot tell. On a pty or USB serial port this is host
+    /// scheduling, not baud-rate timing, so it is well above t3.5.
+    pub silence: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            response_timeout: Duration::from_millis(500),
+            silence: Duration::from_millis(20),
+        }
+    }
+}
+
+/// How a transaction's response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The protocol said the response was complete.
+    Complete,
+    /// The line went silent after some bytes.
+    Silence,
+    /// No byte arrived within the response timeout.
+    Timeout,
+    /// The response grew past the largest the link accepts.
+    Overflow,
+}
+
+/// One request's response, borrowed from the link's buffer.
+#[derive(Debug)]
+pub struct Exchange<'a> {
+    /// The bytes received (the complete response, or whatever came).
+    pub response: &'a [u8],
+    /// How it ended.
+    pub ended: Ended,
+    /// From the end of the write to the last byte received (or the timeout).
+    pub elapsed: Duration,
+}
+
+/// The largest response the link collects before it gives up on a chatty
+/// device.
+const MAX_RESPONSE: usize = 4096;
+
+/// A serial port with request/response transactions.
+#[derive(Debug)]
+pub struct SerialLink {
+    port: TTYPort,
+    path: PathBuf,
+    buf: Vec<u8>,
+}
+
+impl SerialLink {
+    /// Opens `path` at `baud`, 8N1, non-exclusively, with empty buffers.
+    pub fn open(path: &Path, baud: u32) -> Result<Self, LinkError> {
+        let open_err = |source| LinkError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut port = serialport::new(path.to_string_lossy(), baud)
+            .timeout(Duration::from_millis(100))
+            .open_native()
+            .map_err(open_err)?;
+        port.set_exclusive(false).map_err(open_err)?;
+        let mut link = SerialLink {
+            port,
+            path: path.to_owned(),
+            buf: Vec::with_capacity(MAX_RESPONSE),
+        };
+        link.clear_input()?;
+        Ok(link)
+    }
+
+    /// The port's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Discards whatever is waiting to be read.
+    pub fn clear_input(&mut self) -> Result<(), LinkError> {
+        self.port
+            .clear(ClearBuffer::Input)
+            .map_err(|e| self.io_error(e.into()))
+    }
+
+    fn io_error(&self, source: io::Error) -> LinkError {
+        LinkError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Sends `request` and collects its response, asking `framing` after
+    /// every read whether it is complete.
+    pub fn transact(
+        &mut self,
+        request: &[u8],
+        timing: Timing,
+        mut framing: impl FnMut(&[u8]) -> Framing,
+    ) -> Result<Exchange<'_>, LinkError> {
+        // Stale bytes (a late answer, crash output) must not be taken for
+        // this request's response.
+        self.clear_input()?;
+        self.buf.clear();
+        if let Err(e) = self.port.write_all(request) {
+            return Err(self.io_error(e));
+        }
+        let sent = Instant::now();
+        let mut last = sent;
+        let mut chunk = [0u8; 512];
+        let ended = loop {
+            if interrupt::requested() {
+                return Err(LinkError::Interrupted);
+            }
+            let now = Instant::now();
+            let wait = if self.buf.is_empty() {
+                match (sent + timing.response_timeout).checked_duration_since(now) {
+                    Some(d) if !d.is_zero() => d,
+                    _ => break Ended::Timeout,
+                }
+            } else {
+                match (last + timing.silence).checked_duration_since(now) {
+                    Some(d) if !d.is_zero() => d,
+                    _ => break Ended::Silence,
+                }
+            };
+            // Wake up regularly to notice an interrupt.
+            let wait = wait.min(interrupt::POLL);
+            if let Err(e) = self.port.set_timeout(wait) {
+                return Err(self.io_error(e.into()));
+            }
+            match self.port.read(&mut chunk) {
+                Ok(0) => continue,
+                Ok(n) => {
+                    last = Instant::now();
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    match framing(&self.buf) {
+                        Framing::Complete(len) if len <= self.buf.len() => {
+                            self.buf.truncate(len);
+                            break Ended::Complete;
+                        }
+                        _ if self.buf.len() >= MAX_RESPONSE => break Ended::Overflow,
+                        _ => {}
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.io_error(e)),
+            }
+        };
+        let elapsed = match ended {
+            Ended::Timeout => timing.response_timeout,
+            _ => last.duration_since(sent),
+        };
+        Ok(Exchange {
+            response: &self.buf,
+            ended,
+            elapsed,
+        })
+    }
+}

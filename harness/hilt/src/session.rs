@@ -1,0 +1,73 @@
+//! Requests through a protocol plug-in over a target's link: the glue between
+//! the protocol-agnostic link and a [`Protocol`].
+
+use std::time::Duration;
+
+use hilt_protocol::{Decoded, Protocol, Verdict};
+
+use crate::link::{Ended, LinkError};
+use crate::target::Target;
+
+/// One request and what came back, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    /// The request in the readable language.
+    pub request: String,
+    /// The bytes sent.
+    pub sent: Vec<u8>,
+    /// The bytes received.
+    pub received: Vec<u8>,
+    /// The response as the protocol reads it.
+    pub decoded: Decoded,
+    /// Whether a conforming device answers this request at all.
+    pub expected_answer: bool,
+    /// From the end of sending to the end of the response.
+    pub elapsed: Duration,
+    /// How the response ended.
+    pub ended: Ended,
+}
+
+impl Transaction {
+    /// Whether the device behaved as a conforming device could: an answer
+    /// (normal or exception) where one is due, silence where none is. A
+    /// silence where an answer was due is not conforming in general, but is
+    /// right for a device in listen-only mode, so callers with a model decide.
+    pub fn well_formed(&self) -> bool {
+        match self.decoded.verdict {
+            Verdict::Answer | Verdict::Exception(_) => self.expected_answer,
+            Verdict::Silence => true,
+            Verdict::Malformed => false,
+        }
+    }
+
+    /// `request -> response`, one line.
+    pub fn line(&self) -> String {
+        format!("{} -> {}", self.request, self.decoded.text)
+    }
+}
+
+/// Sends one request to `target` and decodes the response. `scratch` is
+/// reused for the encoded request, so a loop of requests does not allocate
+/// for it.
+pub fn transact<P: Protocol>(
+    protocol: &P,
+    target: &mut dyn Target,
+    request: &P::Request,
+    scratch: &mut Vec<u8>,
+) -> Result<Transaction, LinkError> {
+    protocol.encode(request, scratch);
+    let timing = target.timing();
+    let exchange = target
+        .link()
+        .transact(scratch, timing, |received| protocol.framing(request, received))?;
+    let decoded = protocol.decode(request, exchange.response);
+    Ok(Transaction {
+        request: protocol.render_request(request),
+        sent: scratch.clone(),
+        received: exchange.response.to_vec(),
+        decoded,
+        expected_answer: protocol.expects_response(request),
+        elapsed: exchange.elapsed,
+        ended: exchange.ended,
+    })
+}

@@ -1,0 +1,184 @@
+//! Where the firmware runs: the [`Target`] trait and its implementations.
+//!
+//! | target | module | UART | reset |
+//! | --- | --- | --- | --- |
+//! | emulated board | [`qemu`] | QEMU's pty, found over QMP | QMP `system_reset` |
+//! | host simulation | [`sim`] | the simulation's pty | restart the process |
+//!
+//! A real board behind a probe-rs debug probe is the third kind; it plugs in
+//! here as one more implementation of [`Target`] (flash with verify, probe
+//! reset, the serial port matched by USB serial number), and nothing above
+//! this module needs to change for it.
+//!
+//! Architecture Invariant: a target moves bytes and resets; it knows nothing
+//! of the protocol spoken over its link.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::link::{LinkError, SerialLink, Timing};
+
+pub mod qemu;
+pub mod sim;
+
+/// Errors of starting, resetting and stopping targets.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The emulator is not installed.
+    #[error("{program} was not found: install it (`apt-get install qemu-system-arm`) or pass --qemu PATH")]
+    QemuNotFound {
+        /// The program looked for.
+        program: String,
+    },
+    /// The firmware image does not exist.
+    #[error("firmware ELF {path} does not exist: build it with `hilt build` or pass --elf PATH")]
+    ElfMissing {
+        /// The missing file.
+        path: std::path::PathBuf,
+    },
+    /// A program could not be started.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A target's process ended while hilt needed it.
+    #[error("{what} exited ({status}){}", last_words(.stderr))]
+    Exited {
+        /// Which process.
+        what: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// Its last lines of standard error.
+        stderr: String,
+    },
+    /// The target did not come up in time.
+    #[error("{what} did not start within {seconds} s{}", last_words(.stderr))]
+    StartTimeout {
+        /// Which target.
+        what: String,
+        /// The limit.
+        seconds: u64,
+        /// Its last lines of standard error.
+        stderr: String,
+    },
+    /// QEMU's machine protocol failed or answered something unexpected.
+    #[error("QEMU machine protocol (QMP): {0}")]
+    Qmp(String),
+    /// The serial link failed.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
+fn last_words(stderr: &str) -> String {
+    let stderr = stderr.trim();
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", stderr.lines().last().unwrap_or_default())
+    }
+}
+
+/// A running target: a device under test and the serial link to it.
+///
+/// Dropping a target shuts it down; [`Target::shutdown`] does the same and
+/// reports errors.
+pub trait Target: Send {
+    /// A short name for messages and reports (`qemu`, `sim`, a board's name).
+    fn name(&self) -> &str;
+
+    /// The link to the device's UART.
+    fn link(&mut self) -> &mut SerialLink;
+
+    /// How long to wait for answers and silences on this target's link.
+    fn timing(&self) -> Timing;
+
+    /// Brings the device back to its reset state and returns when it can
+    /// receive again. The link may be a new one afterwards.
+    fn reset(&mut self) -> Result<(), TargetError>;
+
+    /// Checks that the target is still running.
+    fn check_alive(&mut self) -> Result<(), TargetError>;
+
+    /// Stops the target and releases everything it holds.
+    fn shutdown(&mut self) -> Result<(), TargetError>;
+}
+
+/// Collects the last lines a child writes to a pipe, on a thread of its own,
+/// so the child never blocks on a full pipe.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tail(Arc<Mutex<Vec<String>>>);
+
+impl Tail {
+    const LINES: usize = 20;
+
+    pub(crate) fn follow(pipe: impl Read + Send + 'static) -> Self {
+        let tail = Tail::default();
+        let lines = tail.0.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut lines = lines.lock().unwrap_or_else(|e| e.into_inner());
+                if lines.len() == Self::LINES {
+                    lines.remove(0);
+                }
+                lines.push(line);
+            }
+        });
+        tail
+    }
+
+    pub(crate) fn text(&self) -> String {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+    }
+}
+
+/// Starts a child process that cannot outlive hilt.
+///
+/// The child gets its own process group, so a Ctrl-C on the terminal reaches
+/// hilt alone and hilt shuts the child down in order; and the kernel kills it
+/// (SIGKILL) when the thread that started it ends, so not even a SIGKILL of
+/// hilt leaves it orphaned.
+pub(crate) fn spawn_child(command: &mut Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let parent = nix::unistd::getpid();
+    command.process_group(0);
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe system calls (prctl, getppid); it touches no memory
+    // shared with the parent.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            // The parent may have died before the line above took effect.
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::other("parent exited"));
+            }
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
+/// Asks a child to stop with SIGTERM, then kills it if it is still there
+/// after `grace`.
+pub(crate) fn stop_child(child: &mut Child, grace: Duration) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

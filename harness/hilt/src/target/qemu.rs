@@ -1,0 +1,317 @@
+//! The emulated board: the firmware's ELF on QEMU's `lm3s6965evb`.
+//!
+//! Start-up order matters. QEMU's `-serial pty` throws away what the guest
+//! sends while no one has the pty open, and again after a reader closes it.
+//! So QEMU starts paused (`-S`), hilt asks QMP which pty the UART got, opens
+//! it and keeps it open for the emulated board's whole life, and only then
+//! lets the CPU run (`cont`).
+//!
+//! Resets go through QMP's `system_reset`, which resets the CPU and devices
+//! but not RAM (so the firmware's crash record survives), and reloads the
+//! image. hilt waits for QEMU's `RESET` event before it sends anything, so
+//! no request can reach the firmware from before the reset.
+
+use std::io::BufRead;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use qapi::{qmp, Qmp};
+
+use super::{spawn_child, stop_child, Tail, Target, TargetError};
+use crate::interrupt;
+use crate::link::{SerialLink, Timing};
+
+/// The QEMU program used unless told otherwise.
+pub const DEFAULT_QEMU: &str = "qemu-system-arm";
+/// The emulated board.
+pub const MACHINE: &str = "lm3s6965evb";
+
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+const QMP_TIMEOUT: Duration = Duration::from_secs(5);
+
+type QmpStream = Qmp<qapi::Stream<std::io::BufReader<UnixStream>, UnixStream>>;
+
+/// Finds the QEMU program: a path as given, or a name on `PATH`.
+pub fn find_qemu(program: &str) -> Result<PathBuf, TargetError> {
+    let not_found = || TargetError::QemuNotFound {
+        program: program.to_owned(),
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return if path.is_file() { Ok(path) } else { Err(not_found()) };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .ok_or_else(not_found)
+}
+
+/// How to start the emulated board.
+#[derive(Debug, Clone)]
+pub struct QemuOptions {
+    /// The QEMU program (a name on `PATH` or a path).
+    pub qemu: String,
+    /// The firmware ELF.
+    pub elf: PathBuf,
+    /// The UART's baud rate (QEMU's pty ignores it; the link records it).
+    pub baud: u32,
+    /// Link timing.
+    pub timing: Timing,
+}
+
+impl QemuOptions {
+    /// Options for `elf` with the defaults.
+    pub fn new(elf: impl Into<PathBuf>) -> Self {
+        QemuOptions {
+            qemu: DEFAULT_QEMU.to_owned(),
+            elf: elf.into(),
+            baud: 115_200,
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// A running emulated board.
+#[derive(Debug)]
+pub struct QemuTarget {
+    child: Child,
+    qmp: Option<QmpStreamDebug>,
+    link: SerialLink,
+    stderr: Tail,
+    timing: Timing,
+    // Holds the QMP socket; removed on drop.
+    _dir: tempfile::TempDir,
+}
+
+/// `Qmp` is not `Debug`; this wrapper is.
+struct QmpStreamDebug(QmpStream);
+
+impl std::fmt::Debug for QmpStreamDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Qmp")
+    }
+}
+
+fn qmp_error(what: &str, e: impl std::fmt::Display) -> TargetError {
+    TargetError::Qmp(format!("{what}: {e}"))
+}
+
+impl QemuTarget {
+    /// Boots the firmware on the emulated board and connects to its UART.
+    pub fn start(options: &QemuOptions) -> Result<Self, TargetError> {
+        if !options.elf.is_file() {
+            return Err(TargetError::ElfMissing {
+                path: options.elf.clone(),
+            });
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("hilt-qemu-")
+            .tempdir()
+            .map_err(|e| qmp_error("cannot create a directory for the QMP socket", e))?;
+        let socket = dir.path().join("qmp.sock");
+        let mut command = Command::new(&options.qemu);
+        command
+            .args(["-machine", MACHINE, "-nodefaults", "-display", "none"])
+            .args(["-serial", "pty", "-S"])
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", socket.display()))
+            .arg("-kernel")
+            .arg(&options.elf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = spawn_child(&mut command).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                TargetError::QemuNotFound {
+                    program: options.qemu.clone(),
+                }
+            } else {
+                TargetError::Spawn {
+                    program: options.qemu.clone(),
+                    source,
+                }
+            }
+        })?;
+        let stderr = match child.stderr.take() {
+            Some(pipe) => Tail::follow(pipe),
+            None => Tail::default(),
+        };
+        match Self::connect(&mut child, &socket, &stderr, options) {
+            Ok((qmp, link)) => Ok(QemuTarget {
+                child,
+                qmp: Some(QmpStreamDebug(qmp)),
+                link,
+                stderr,
+                timing: options.timing,
+                _dir: dir,
+            }),
+            Err(e) => {
+                stop_child(&mut child, Duration::from_millis(500));
+                Err(e)
+            }
+        }
+    }
+
+    fn connect(
+        child: &mut Child,
+        socket: &Path,
+        stderr: &Tail,
+        options: &QemuOptions,
+    ) -> Result<(QmpStream, SerialLink), TargetError> {
+        let started = Instant::now();
+        let stream = loop {
+            if let Some(status) = child.try_wait().ok().flatten() {
+                // Give the stderr reader a moment to collect QEMU's message.
+                std::thread::sleep(Duration::from_millis(50));
+                return Err(TargetError::Exited {
+                    what: "QEMU".into(),
+                    status,
+                    stderr: stderr.text(),
+                });
+            }
+            if let Ok(stream) = UnixStream::connect(socket) {
+                break stream;
+            }
+            if started.elapsed() > START_TIMEOUT || interrupt::requested() {
+                return Err(TargetError::StartTimeout {
+                    what: "QEMU".into(),
+                    seconds: START_TIMEOUT.as_secs(),
+                    stderr: stderr.text(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let io = |e| qmp_error("socket", e);
+        stream.set_read_timeout(Some(QMP_TIMEOUT)).map_err(io)?;
+        let reader = std::io::BufReader::new(stream.try_clone().map_err(io)?);
+        let mut qmp = Qmp::new(qapi::Stream::new(reader, stream));
+        // The greeting is read by hand: qapi's own reader panics when QEMU
+        // closes the socket instead of greeting.
+        let mut greeting = String::new();
+        let n = qmp
+            .inner_mut()
+            .read_line(&mut greeting)
+            .map_err(|e| qmp_error("reading the greeting", e))?;
+        if n == 0 || !greeting.contains("\"QMP\"") {
+            return Err(qmp_error("unexpected greeting", greeting.trim()));
+        }
+        qmp.execute(&qmp::qmp_capabilities { enable: None })
+            .map_err(|e| qmp_error("qmp_capabilities", e))?;
+        let chardevs = qmp
+            .execute(&qmp::query_chardev {})
+            .map_err(|e| qmp_error("query-chardev", e))?;
+        let pty = chardevs
+            .iter()
+            .find(|c| c.label == "serial0")
+            .and_then(|c| c.filename.strip_prefix("pty:"))
+            .ok_or_else(|| qmp_error("query-chardev", "serial0 is not on a pty"))?;
+        // Open the pty before the CPU runs: see the module docs.
+        let link = SerialLink::open(Path::new(pty), options.baud)?;
+        qmp.execute(&qmp::cont {})
+            .map_err(|e| qmp_error("cont", e))?;
+        Ok((qmp, link))
+    }
+
+    fn qmp(&mut self) -> Result<&mut QmpStream, TargetError> {
+        match self.qmp.as_mut() {
+            Some(q) => Ok(&mut q.0),
+            None => Err(TargetError::Qmp("the connection was lost".into())),
+        }
+    }
+
+    /// Runs a QMP command; a broken connection is dropped, so later calls
+    /// fail fast instead of waiting on a dead socket.
+    fn execute<C: qapi::Command>(&mut self, command: &C) -> Result<C::Ok, TargetError> {
+        let result = self.qmp()?.execute(command);
+        result.map_err(|e| {
+            if let qapi::ExecuteError::Io(_) = e {
+                self.qmp = None;
+            }
+            qmp_error(C::NAME, e)
+        })
+    }
+
+    /// The QEMU process id (for tests that check nothing is left behind).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Target for QemuTarget {
+    fn name(&self) -> &str {
+        "qemu"
+    }
+
+    fn link(&mut self) -> &mut SerialLink {
+        &mut self.link
+    }
+
+    fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    fn reset(&mut self) -> Result<(), TargetError> {
+        self.check_alive()?;
+        // Events that came before this reset must not satisfy the wait.
+        self.qmp()?.events().for_each(drop);
+        self.execute(&qmp::system_reset {})?;
+        let deadline = Instant::now() + QMP_TIMEOUT;
+        loop {
+            let reset = self
+                .qmp()?
+                .events()
+                .any(|e| matches!(e, qmp::Event::RESET { .. }));
+            if reset {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(TargetError::Qmp("no RESET event after system_reset".into()));
+            }
+            // A round trip collects the events QEMU sent meanwhile.
+            std::thread::sleep(Duration::from_millis(1));
+            self.execute(&qmp::query_status {})?;
+        }
+        self.link.clear_input()?;
+        Ok(())
+    }
+
+    fn check_alive(&mut self) -> Result<(), TargetError> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Err(TargetError::Exited {
+                what: "QEMU".into(),
+                status,
+                stderr: self.stderr.text(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn shutdown(&mut self) -> Result<(), TargetError> {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return Ok(());
+        }
+        if self.qmp.is_some() {
+            // `quit` may close the socket before it answers.
+            let _ = self.execute(&qmp::quit {});
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stop_child(&mut self.child, Duration::from_millis(500));
+        Ok(())
+    }
+}
+
+impl Drop for QemuTarget {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
