@@ -61,7 +61,9 @@ pub fn board(name: &str) -> Option<Board> {
 #[derive(Debug, thiserror::Error)]
 pub enum FirmwareError {
     /// hilt runs outside the source tree it was built from.
-    #[error("the firmware sources are not at {0}: pass --elf PATH, or run hilt from its source tree")]
+    #[error(
+        "the firmware sources are not at {0}: pass --elf PATH, or run hilt from its source tree"
+    )]
     NoSources(PathBuf),
     /// cargo could not be run.
     #[error("cannot run cargo to build the firmware: {0}")]

@@ -7,8 +7,10 @@
 //! no first byte arrives within the response timeout. There is no fixed
 //! sleep anywhere: the next request can go out as soon as this one ends.
 //!
-//! The port is opened non-exclusively, so that another program (a Modbus
-//! master talking to `hilt serve`) can open it at the same time.
+//! The port is opened for exclusive use (TIOCEXCL and an exclusive `flock`),
+//! so two runs cannot fight over one device. [`SerialLink::stand_aside`]
+//! gives it up to other programs (a Modbus master talking to `hilt serve`)
+//! while still holding the device open.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -94,30 +96,61 @@ const MAX_RESPONSE: usize = 4096;
 /// A serial port with request/response transactions.
 #[derive(Debug)]
 pub struct SerialLink {
-    port: TTYPort,
+    /// The port, while hilt uses it.
+    port: Option<TTYPort>,
+    /// A plain, unlocked descriptor that keeps the device open while hilt
+    /// stands aside (see [`SerialLink::stand_aside`]).
+    holder: Option<std::fs::File>,
     path: PathBuf,
+    baud: u32,
     buf: Vec<u8>,
 }
 
 impl SerialLink {
-    /// Opens `path` at `baud`, 8N1, non-exclusively, with empty buffers.
+    /// Opens `path` at `baud`, 8N1, for exclusive use, with empty buffers.
     pub fn open(path: &Path, baud: u32) -> Result<Self, LinkError> {
-        let open_err = |source| LinkError::Open {
-            path: path.to_owned(),
-            source,
-        };
-        let mut port = serialport::new(path.to_string_lossy(), baud)
-            .timeout(Duration::from_millis(100))
-            .open_native()
-            .map_err(open_err)?;
-        port.set_exclusive(false).map_err(open_err)?;
         let mut link = SerialLink {
-            port,
+            port: None,
+            holder: None,
             path: path.to_owned(),
+            baud,
             buf: Vec::with_capacity(MAX_RESPONSE),
         };
+        link.ensure_open()?;
         link.clear_input()?;
         Ok(link)
+    }
+
+    fn ensure_open(&mut self) -> Result<(), LinkError> {
+        if self.port.is_none() {
+            let port = serialport::new(self.path.to_string_lossy(), self.baud)
+                .timeout(Duration::from_millis(100))
+                .open_native()
+                .map_err(|source| LinkError::Open {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            self.port = Some(port);
+            self.holder = None;
+        }
+        Ok(())
+    }
+
+    /// Lets other programs open the device (no exclusive mode, no lock)
+    /// while still holding it open, so that a pty does not hang up between
+    /// clients. The next transaction takes the port back.
+    pub fn stand_aside(&mut self) -> Result<(), LinkError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let holder = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
+            .open(&self.path)
+            .map_err(|e| self.io_error(e))?;
+        self.holder = Some(holder);
+        // Dropping the port clears TIOCEXCL and releases its lock.
+        self.port = None;
+        Ok(())
     }
 
     /// The port's path.
@@ -127,9 +160,12 @@ impl SerialLink {
 
     /// Discards whatever is waiting to be read.
     pub fn clear_input(&mut self) -> Result<(), LinkError> {
-        self.port
-            .clear(ClearBuffer::Input)
-            .map_err(|e| self.io_error(e.into()))
+        self.ensure_open()?;
+        let result = match self.port.as_mut() {
+            Some(port) => port.clear(ClearBuffer::Input),
+            None => Ok(()),
+        };
+        result.map_err(|e| self.io_error(e.into()))
     }
 
     fn io_error(&self, source: io::Error) -> LinkError {
@@ -150,10 +186,21 @@ impl SerialLink {
         // Stale bytes (a late answer, crash output) must not be taken for
         // this request's response.
         self.clear_input()?;
-        self.buf.clear();
-        if let Err(e) = self.port.write_all(request) {
-            return Err(self.io_error(e));
-        }
+        let SerialLink {
+            port: Some(port),
+            path,
+            buf,
+            ..
+        } = self
+        else {
+            return Err(self.io_error(io::ErrorKind::NotConnected.into()));
+        };
+        let io_error = |source| LinkError::Io {
+            path: path.clone(),
+            source,
+        };
+        buf.clear();
+        port.write_all(request).map_err(io_error)?;
         let sent = Instant::now();
         let mut last = sent;
         let mut chunk = [0u8; 512];
@@ -162,7 +209,7 @@ impl SerialLink {
                 return Err(LinkError::Interrupted);
             }
             let now = Instant::now();
-            let wait = if self.buf.is_empty() {
+            let wait = if buf.is_empty() {
                 match (sent + timing.response_timeout).checked_duration_since(now) {
                     Some(d) if !d.is_zero() => d,
                     _ => break Ended::Timeout,
@@ -175,26 +222,24 @@ impl SerialLink {
             };
             // Wake up regularly to notice an interrupt.
             let wait = wait.min(interrupt::POLL);
-            if let Err(e) = self.port.set_timeout(wait) {
-                return Err(self.io_error(e.into()));
-            }
-            match self.port.read(&mut chunk) {
+            port.set_timeout(wait).map_err(|e| io_error(e.into()))?;
+            match port.read(&mut chunk) {
                 Ok(0) => continue,
                 Ok(n) => {
                     last = Instant::now();
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    match framing(&self.buf) {
-                        Framing::Complete(len) if len <= self.buf.len() => {
-                            self.buf.truncate(len);
+                    buf.extend_from_slice(&chunk[..n]);
+                    match framing(buf) {
+                        Framing::Complete(len) if len <= buf.len() => {
+                            buf.truncate(len);
                             break Ended::Complete;
                         }
-                        _ if self.buf.len() >= MAX_RESPONSE => break Ended::Overflow,
+                        _ if buf.len() >= MAX_RESPONSE => break Ended::Overflow,
                         _ => {}
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.io_error(e)),
+                Err(e) => return Err(io_error(e)),
             }
         };
         let elapsed = match ended {
@@ -202,7 +247,7 @@ impl SerialLink {
             _ => last.duration_since(sent),
         };
         Ok(Exchange {
-            response: &self.buf,
+            response: buf,
             ended,
             elapsed,
         })

@@ -16,18 +16,45 @@ pub enum Step<R> {
 }
 
 /// A line that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin}:{line}: `{text}`: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptError {
     /// Where the script came from (a file name, `argument`).
     pub origin: String,
-    /// The 1-based line (or argument) number.
+    /// The 1-based line (or argument) number; 0 for the script as a whole.
     pub line: usize,
     /// The line's text.
     pub text: String,
     /// What is wrong with it.
     pub message: String,
 }
+
+impl ScriptError {
+    /// An error about the script as a whole (it cannot be read, it is empty).
+    pub fn whole(origin: impl Into<String>, message: impl Into<String>) -> Self {
+        ScriptError {
+            origin: origin.into(),
+            line: 0,
+            text: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}: `{}`: {}",
+                self.origin, self.line, self.text, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ScriptError {}
 
 /// Parses `lines` (numbered from 1) into steps.
 pub fn parse<'a, P: Protocol>(

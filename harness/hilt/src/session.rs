@@ -57,9 +57,9 @@ pub fn transact<P: Protocol>(
 ) -> Result<Transaction, LinkError> {
     protocol.encode(request, scratch);
     let timing = target.timing();
-    let exchange = target
-        .link()
-        .transact(scratch, timing, |received| protocol.framing(request, received))?;
+    let exchange = target.link().transact(scratch, timing, |received| {
+        protocol.framing(request, received)
+    })?;
     let decoded = protocol.decode(request, exchange.response);
     Ok(Transaction {
         request: protocol.render_request(request),

@@ -29,7 +29,10 @@ impl BuildCmd {
         let boards: Vec<Board> = if self.boards.is_empty() {
             BOARDS.to_vec()
         } else {
-            self.boards.iter().filter_map(|n| firmware::board(n)).collect()
+            self.boards
+                .iter()
+                .filter_map(|n| firmware::board(n))
+                .collect()
         };
         let mut over = Vec::new();
         println!(

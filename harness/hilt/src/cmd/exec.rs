@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
-use hilt::script::{self, Step};
+use hilt::script::{self, ScriptError, Step};
 use hilt::session;
 use hilt_modbus::ModbusRtu;
 
@@ -62,22 +61,20 @@ impl ExecCmd {
             self.requests.iter().map(String::as_str),
         )?;
         if let Some(file) = &self.file {
+            let origin = file.display().to_string();
             let text = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+                std::io::read_to_string(std::io::stdin())
             } else {
                 std::fs::read_to_string(file)
-                    .with_context(|| format!("cannot read request file {}", file.display()))?
-            };
-            let origin = file.display().to_string();
+            }
+            .map_err(|e| ScriptError::whole(&origin, format!("cannot read it: {e}")))?;
             steps.extend(script::parse(&protocol, &origin, text.lines())?);
         }
         if steps.is_empty() {
-            anyhow::bail!(script::ScriptError {
-                origin: "command line".into(),
-                line: 0,
-                text: String::new(),
-                message: "no requests: give them as arguments or with --file".into(),
-            });
+            anyhow::bail!(ScriptError::whole(
+                "command line",
+                "no requests: give them as arguments or with --file",
+            ));
         }
 
         let mut target = self.target.start()?;

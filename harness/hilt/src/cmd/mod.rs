@@ -70,7 +70,8 @@ impl TargetArgs {
                 Ok(Box::new(QemuTarget::start(&options)?))
             }
             TargetKind::Sim => {
-                let hilt = std::env::current_exe().context("cannot find the hilt program itself")?;
+                let hilt =
+                    std::env::current_exe().context("cannot find the hilt program itself")?;
                 let mut options = SimOptions::hilt_binary(hilt);
                 options.timing = self.timing();
                 Ok(Box::new(SimTarget::start(&options)?))

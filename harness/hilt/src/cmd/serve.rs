@@ -24,6 +24,7 @@ impl ServeCmd {
     pub fn run(self) -> anyhow::Result<u8> {
         let mut target = self.target.start()?;
         let path = target.link().path().to_owned();
+        target.link().stand_aside()?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{}", path.display())?;
         stdout.flush()?;

@@ -40,7 +40,11 @@ pub fn find_qemu(program: &str) -> Result<PathBuf, TargetError> {
     };
     if program.contains('/') {
         let path = PathBuf::from(program);
-        return if path.is_file() { Ok(path) } else { Err(not_found()) };
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(not_found())
+        };
     }
     std::env::var_os("PATH")
         .iter()
