@@ -27,6 +27,7 @@ enum Command {
     Serve(cmd::serve::ServeCmd),
     Exec(cmd::exec::ExecCmd),
     Build(cmd::build::BuildCmd),
+    Bench(cmd::bench::BenchCmd),
     #[command(hide = true)]
     SimNode(cmd::sim_node::SimNodeCmd),
 }
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
         Command::Serve(c) => c.run(),
         Command::Exec(c) => c.run(),
         Command::Build(c) => c.run(),
+        Command::Bench(c) => c.run(),
         Command::SimNode(c) => c.run(),
     };
     match result {

@@ -11,6 +11,7 @@ use hilt::target::qemu::{QemuOptions, QemuTarget, DEFAULT_QEMU};
 use hilt::target::sim::{SimOptions, SimTarget};
 use hilt::target::{Target, TargetError};
 
+pub mod bench;
 pub mod build;
 pub mod exec;
 pub mod serve;
@@ -32,6 +33,13 @@ pub struct TargetArgs {
     #[arg(long, value_enum, default_value_t = TargetKind::Qemu, env = "HILT_TARGET")]
     pub target: TargetKind,
 
+    #[command(flatten)]
+    pub start: StartArgs,
+}
+
+/// How targets are started.
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
     /// Firmware ELF to boot on the emulated board. Without it, the firmware
     /// under test is used, built first if it is missing or out of date.
     #[arg(long, value_name = "PATH", env = "HILT_ELF")]
@@ -47,6 +55,13 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// Starts the chosen target.
+    pub fn start(&self) -> anyhow::Result<Box<dyn Target>> {
+        self.start.start(self.target)
+    }
+}
+
+impl StartArgs {
     fn timing(&self) -> Timing {
         Timing {
             response_timeout: std::time::Duration::from_millis(self.timeout_ms),
@@ -54,9 +69,9 @@ impl TargetArgs {
         }
     }
 
-    /// Starts the chosen target.
-    pub fn start(&self) -> anyhow::Result<Box<dyn Target>> {
-        match self.target {
+    /// Starts a target of `kind`.
+    pub fn start(&self, kind: TargetKind) -> anyhow::Result<Box<dyn Target>> {
+        match kind {
             TargetKind::Qemu => {
                 // Before a first build that takes a minute.
                 hilt::target::qemu::find_qemu(&self.qemu)?;
