@@ -138,7 +138,12 @@ impl Simulation {
     }
 }
 
-fn answer(node: &mut Node, master: &OwnedFd, frame: Received<'_>, uptime_ms: u32) -> io::Result<()> {
+fn answer(
+    node: &mut Node,
+    master: &OwnedFd,
+    frame: Received<'_>,
+    uptime_ms: u32,
+) -> io::Result<()> {
     let mut out = [0u8; MAX_ADU];
     if let Some(len) = node.handle(frame, uptime_ms, &mut out) {
         write_all(master, &out[..len])?;

@@ -175,6 +175,16 @@ impl SerialLink {
         }
     }
 
+    /// Writes bytes without waiting for anything back.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.ensure_open()?;
+        let result = match self.port.as_mut() {
+            Some(port) => port.write_all(bytes),
+            None => Ok(()),
+        };
+        result.map_err(|e| self.io_error(e))
+    }
+
     /// Sends `request` and collects its response, asking `framing` after
     /// every read whether it is complete.
     pub fn transact(

@@ -6,10 +6,20 @@
 //! it and keeps it open for the emulated board's whole life, and only then
 //! lets the CPU run (`cont`).
 //!
+//! Opening the pty is not enough: QEMU's pty backend notices a new reader
+//! only on a one-second timer, and until then neither reads what is written
+//! to the pty nor passes on what the guest sends. So, still paused, hilt
+//! writes one sync byte and watches the UART's flag register (over QMP)
+//! until the byte reaches the UART's receive FIFO: from then on QEMU moves
+//! bytes both ways. The firmware discards whatever sits in the FIFO when it
+//! sets up its UART, sync byte included.
+//!
 //! Resets go through QMP's `system_reset`, which resets the CPU and devices
 //! but not RAM (so the firmware's crash record survives), and reloads the
-//! image. hilt waits for QEMU's `RESET` event before it sends anything, so
-//! no request can reach the firmware from before the reset.
+//! image. hilt waits for QEMU's `RESET` event, then until the firmware has
+//! unmasked its UART receive interrupt, the last step of its set-up: a
+//! request sent earlier could be discarded with the FIFO's stale bytes. The
+//! same wait follows the first `cont`.
 
 use std::io::BufRead;
 use std::os::unix::net::UnixStream;
@@ -29,6 +39,14 @@ pub const DEFAULT_QEMU: &str = "qemu-system-arm";
 pub const MACHINE: &str = "lm3s6965evb";
 
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// UART0 of the lm3s6965evb, an ARM PL011: the flag register and its
+/// receive-FIFO-empty bit.
+const UART0_FR: u32 = 0x4000_C018;
+const FR_RXFE: u32 = 1 << 4;
+/// The interrupt mask register and its receive-interrupt bit.
+const UART0_IMSC: u32 = 0x4000_C038;
+const IMSC_RXIM: u32 = 1 << 4;
 const QMP_TIMEOUT: Duration = Duration::from_secs(5);
 
 type QmpStream = Qmp<qapi::Stream<std::io::BufReader<UnixStream>, UnixStream>>;
@@ -102,6 +120,53 @@ impl std::fmt::Debug for QmpStreamDebug {
 
 fn qmp_error(what: &str, e: impl std::fmt::Display) -> TargetError {
     TargetError::Qmp(format!("{what}: {e}"))
+}
+
+/// Reads a 32-bit word of the machine's physical address space (device
+/// registers included) through the human monitor's `xp`, which has no side
+/// effects on the registers hilt reads.
+fn read_word(qmp: &mut QmpStream, address: u32) -> Result<u32, TargetError> {
+    let line = qmp
+        .execute(&qmp::human_monitor_command {
+            command_line: format!("xp /1wx {address:#x}"),
+            cpu_index: None,
+        })
+        .map_err(|e| qmp_error("xp", e))?;
+    // "000000004000c018: 0x00000090"
+    line.rsplit_once("0x")
+        .and_then(|(_, hex)| u32::from_str_radix(hex.trim(), 16).ok())
+        .ok_or_else(|| qmp_error("xp", format!("unexpected answer {line:?}")))
+}
+
+/// Polls a word until `done` says so.
+fn wait_for_word(
+    qmp: &mut QmpStream,
+    address: u32,
+    done: impl Fn(u32) -> bool,
+    limit: Duration,
+) -> Result<(), TargetError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done(read_word(qmp, address)?) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(TargetError::Qmp(format!(
+                "word at {address:#x} did not change within {} s",
+                limit.as_secs()
+            )));
+        }
+        if interrupt::requested() {
+            return Err(TargetError::Link(crate::link::LinkError::Interrupted));
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+/// Waits until the firmware has set up its UART (see the module docs).
+fn wait_until_ready(qmp: &mut QmpStream) -> Result<(), TargetError> {
+    wait_for_word(qmp, UART0_IMSC, |imsc| imsc & IMSC_RXIM != 0, QMP_TIMEOUT)
+        .map_err(|e| qmp_error("waiting for the firmware to set up its UART", e))
 }
 
 impl QemuTarget {
@@ -213,10 +278,16 @@ impl QemuTarget {
             .find(|c| c.label == "serial0")
             .and_then(|c| c.filename.strip_prefix("pty:"))
             .ok_or_else(|| qmp_error("query-chardev", "serial0 is not on a pty"))?;
-        // Open the pty before the CPU runs: see the module docs.
-        let link = SerialLink::open(Path::new(pty), options.baud)?;
+        // Open the pty before the CPU runs, and make sure QEMU has noticed:
+        // see the module docs.
+        let mut link = SerialLink::open(Path::new(pty), options.baud)?;
+        link.send(&[0x00])?;
+        wait_for_word(&mut qmp, UART0_FR, |fr| fr & FR_RXFE == 0, START_TIMEOUT)
+            .map_err(|e| qmp_error("waiting for QEMU to connect the UART's pty", e))?;
         qmp.execute(&qmp::cont {})
             .map_err(|e| qmp_error("cont", e))?;
+        wait_until_ready(&mut qmp)?;
+        link.clear_input()?;
         Ok((qmp, link))
     }
 
@@ -279,6 +350,12 @@ impl Target for QemuTarget {
             std::thread::sleep(Duration::from_millis(1));
             self.execute(&qmp::query_status {})?;
         }
+        let ready = wait_until_ready(self.qmp()?);
+        if let Err(TargetError::Qmp(_)) = ready {
+            // A broken connection must not be reused.
+            self.check_alive()?;
+        }
+        ready?;
         self.link.clear_input()?;
         Ok(())
     }

@@ -260,19 +260,18 @@ fn no_orphaned_qemu_when_hilt_is_killed() {
     );
 }
 
-/// Runs mbpoll (libmodbus) once against `port`; returns the values it
-/// printed, one per `[ref]: value` line.
-fn mbpoll(port: &str, args: &[&str]) -> Vec<String> {
+/// Runs mbpoll (libmodbus) once against `port`, writing `values` if any;
+/// returns the values it printed, one per `[ref]: value` line.
+fn mbpoll(port: &str, args: &[&str], values: &[&str]) -> Vec<String> {
     let out = Command::new("mbpoll")
-        .args([
-            "-m", "rtu", "-b", "115200", "-P", "none", "-a", "1", "-1", "-o", "2",
-        ])
+        .args(["-m", "rtu", "-b", "115200", "-P", "none", "-a", "1", "-1", "-o", "2"])
         .args(args)
         .arg(port)
+        .args(values)
         .output()
         .expect("mbpoll is installed (ci/setup installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "mbpoll {args:?} failed: {stdout}");
+    assert!(out.status.success(), "mbpoll {args:?} {values:?} failed: {stdout}");
     stdout
         .lines()
         .filter_map(|l| l.strip_prefix('[')?.split_once("]:"))
@@ -288,24 +287,16 @@ fn mbpoll_talks_to_the_emulated_board() {
     let elf = firmware_elf();
     let (mut hilt, port) = serve("qemu", &["--elf", elf.to_str().unwrap()]);
     // mbpoll's references are 1-based: reference 1 is address 0.
-    assert_eq!(
-        mbpoll(&port, &["-t", "4", "-r", "1", "-c", "3"]),
-        ["0", "0", "0"]
-    );
-    mbpoll(&port, &["-t", "4", "-r", "2", "4242"]);
-    assert_eq!(
-        mbpoll(&port, &["-t", "4", "-r", "1", "-c", "3"]),
-        ["0", "4242", "0"]
-    );
-    assert_eq!(
-        mbpoll(&port, &["-t", "3", "-r", "1", "-c", "3"]),
-        ["0", "1000", "2000"]
-    );
-    mbpoll(&port, &["-t", "0", "-r", "4", "1"]);
-    assert_eq!(
-        mbpoll(&port, &["-t", "1", "-r", "1", "-c", "4"]),
-        ["1", "1", "1", "0"]
-    );
+    let holding = ["-t", "4", "-r", "1", "-c", "3"];
+    assert_eq!(mbpoll(&port, &holding, &[]), ["0", "0", "0"]);
+    mbpoll(&port, &["-t", "4", "-r", "2"], &["4242"]);
+    assert_eq!(mbpoll(&port, &holding, &[]), ["0", "4242", "0"]);
+    let inputs = ["-t", "3", "-r", "1", "-c", "3"];
+    assert_eq!(mbpoll(&port, &inputs, &[]), ["0", "1000", "2000"]);
+    // Coil 3 on; discrete input 3 reads its inverse.
+    mbpoll(&port, &["-t", "0", "-r", "4"], &["1"]);
+    let discrete = ["-t", "1", "-r", "1", "-c", "4"];
+    assert_eq!(mbpoll(&port, &discrete, &[]), ["1", "1", "1", "0"]);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(hilt.id() as i32),
         nix::sys::signal::Signal::SIGINT,

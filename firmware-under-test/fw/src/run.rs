@@ -1,0 +1,116 @@
+//! The main loop and the interrupt entry points.
+
+use mbnode_core::frame::MAX_ADU;
+use mbnode_core::node::{Node, NodeConfig};
+use mbnode_core::rtu::{silence_us, Received, Receiver};
+
+use crate::rxq::{self, Incoming};
+use crate::{clock, crash, Board};
+
+/// The line speed (8N1), MODBUS-NODE.md's default. The line settings
+/// register (0x0101) is stored only, so this never changes at run time.
+pub const BAUD: u32 = 115_200;
+
+/// Below this many microseconds to the end of a frame the main loop polls
+/// instead of sleeping, so that a frame is answered right after its silence
+/// rather than at the next SysTick (up to a millisecond later).
+const SPIN_BELOW_US: u32 = 1000;
+
+/// The SysTick exception: one millisecond. Call it from the board's
+/// `#[exception] fn SysTick`.
+pub fn on_systick() {
+    clock::tick();
+}
+
+/// The UART receive interrupt: stamps and queues every received byte. Call
+/// it from the board's handler for its UART's interrupt.
+///
+/// All bytes read in one interrupt get the same time stamp, the time the
+/// interrupt started. With a receive FIFO they may have arrived up to the
+/// FIFO's trigger level (or its receive timeout) earlier: a board should
+/// set the lowest trigger level so that gaps between frames stay accurate to
+/// well under the 1.75 ms that ends a frame.
+pub fn on_uart_interrupt<B: Board>() {
+    rxq::receive::<B>(clock::now_us::<B>());
+}
+
+/// The firmware: sets up the board, then forever turns received bytes into
+/// frames, frames into answers, and sends them.
+pub fn run<B: Board>() -> ! {
+    crash::on_boot();
+    let Some(mut core) = cortex_m::Peripherals::take() else {
+        panic!("core peripherals taken before run");
+    };
+    B::init_clocks();
+    clock::start::<B>(&mut core.SYST);
+    B::init_uart();
+    crash::set_console(B::write);
+
+    let mut node = Node::new(NodeConfig {
+        model_name: B::MODEL_NAME,
+    });
+    let mut out = [0u8; MAX_ADU];
+    let mut answer = |frame: Received<'_>| {
+        #[cfg(feature = "crash-trigger")]
+        crash_trigger(&frame);
+        if let Some(n) = node.handle(frame, clock::uptime_ms(), &mut out) {
+            if let Some(reply) = out.get(..n) {
+                B::write(reply);
+            }
+        }
+    };
+    let mut receiver = Receiver::new(silence_us(BAUD));
+
+    loop {
+        // The time before looking at the queue: a byte that is not queued
+        // yet will be stamped later than this, so a silence measured up to
+        // `now` really was silent.
+        let now = clock::now_us::<B>();
+        match rxq::pop() {
+            Some(Incoming::Byte {
+                byte,
+                at_us,
+                lost_after,
+            }) => {
+                receiver.feed(byte, at_us, &mut answer);
+                if lost_after {
+                    receiver.mark_lost();
+                }
+            }
+            Some(Incoming::Lost) => receiver.mark_lost(),
+            None => {
+                if let Some(frame) = receiver.poll(now) {
+                    answer(frame);
+                    continue;
+                }
+                match receiver.until_silence(now) {
+                    Some(us) if us < SPIN_BELOW_US => {}
+                    _ => rxq::sleep_unless_pending(),
+                }
+            }
+        }
+    }
+}
+
+/// Test builds only: crashes on request, so that the harness's crash and hang
+/// detection can be tested end to end on every target. The request is a
+/// frame for unit 0xFF (no node answers it) with function 0x66 and one data
+/// byte: 0x01 panics, 0x02 executes an undefined instruction (a HardFault),
+/// 0x03 hangs with interrupts enabled. The CRC must be right.
+#[cfg(feature = "crash-trigger")]
+fn crash_trigger(frame: &Received<'_>) {
+    let Received::Frame(bytes) = frame else {
+        return;
+    };
+    if !mbnode_core::frame::crc_ok(bytes) {
+        return;
+    }
+    match bytes {
+        [0xFF, 0x66, 0x01, _, _] => panic!("crash trigger: panic requested"),
+        [0xFF, 0x66, 0x02, _, _] => cortex_m::asm::udf(),
+        [0xFF, 0x66, 0x03, _, _] => loop {
+            core::hint::spin_loop();
+        },
+        _ => {}
+    }
+}
