@@ -269,6 +269,30 @@ mod tests {
         assert!(rx.poll(1800).is_some());
     }
 
+    proptest::proptest! {
+        /// Any bytes at any gaps: no panic, no frame longer than the
+        /// largest ADU, and after a silence the receiver is idle.
+        #[test]
+        fn any_bytes_at_any_gaps(input in proptest::collection::vec(
+            (proptest::prelude::any::<u8>(), 0u32..4000), 0..600))
+        {
+            let mut rx = Receiver::new(1750);
+            let mut at = 0u32;
+            for (byte, gap) in input {
+                at = at.wrapping_add(gap);
+                rx.feed(byte, at, |f| {
+                    if let Received::Frame(f) = f {
+                        assert!(f.len() <= MAX_ADU);
+                    }
+                });
+            }
+            if let Some(Received::Frame(f)) = rx.poll(at.wrapping_add(1750)) {
+                assert!(f.len() <= MAX_ADU);
+            }
+            assert!(!rx.in_frame());
+        }
+    }
+
     #[test]
     fn request_lengths() {
         assert_eq!(request_len(&[1]), None);

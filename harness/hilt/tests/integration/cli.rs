@@ -264,14 +264,19 @@ fn no_orphaned_qemu_when_hilt_is_killed() {
 /// returns the values it printed, one per `[ref]: value` line.
 fn mbpoll(port: &str, args: &[&str], values: &[&str]) -> Vec<String> {
     let out = Command::new("mbpoll")
-        .args(["-m", "rtu", "-b", "115200", "-P", "none", "-a", "1", "-1", "-o", "2"])
+        .args([
+            "-m", "rtu", "-b", "115200", "-P", "none", "-a", "1", "-1", "-o", "2",
+        ])
         .args(args)
         .arg(port)
         .args(values)
         .output()
         .expect("mbpoll is installed (ci/setup installs it)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "mbpoll {args:?} {values:?} failed: {stdout}");
+    assert!(
+        out.status.success(),
+        "mbpoll {args:?} {values:?} failed: {stdout}"
+    );
     stdout
         .lines()
         .filter_map(|l| l.strip_prefix('[')?.split_once("]:"))
