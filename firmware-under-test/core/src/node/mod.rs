@@ -157,6 +157,16 @@ fn fits(start: u16, quantity: u16, limit: u16) -> bool {
     u32::from(start) + u32::from(quantity) <= u32::from(limit)
 }
 
+/// The start address and quantity of a read request (functions 0x01 to
+/// 0x04), checked for length and a quantity of 1..=`max`.
+fn read_request(data: &[u8], max: u16) -> Result<(u16, u16), Exception> {
+    let quantity = be16(data, 2);
+    if data.len() != 4 || !(1..=max).contains(&quantity) {
+        return Err(Exception::IllegalDataValue);
+    }
+    Ok((be16(data, 0), quantity))
+}
+
 fn holding_exists(address: u16) -> bool {
     address < GENERAL + CALIBRATION
         || address == UNIT_REGISTER
@@ -387,13 +397,7 @@ impl Node {
     }
 
     fn read_bits(&mut self, function: u8, data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        if data.len() != 4 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let (start, quantity) = (be16(data, 0), be16(data, 2));
-        if !(1..=2000).contains(&quantity) {
-            return Err(Exception::IllegalDataValue);
-        }
+        let (start, quantity) = read_request(data, 2000)?;
         if !fits(start, quantity, COILS) {
             return Err(Exception::IllegalDataAddress);
         }
@@ -416,13 +420,7 @@ impl Node {
     }
 
     fn read_holding_registers(&mut self, data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        if data.len() != 4 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let (start, quantity) = (be16(data, 0), be16(data, 2));
-        if !(1..=125).contains(&quantity) {
-            return Err(Exception::IllegalDataValue);
-        }
+        let (start, quantity) = read_request(data, 125)?;
         if !holding_range_exists(start, quantity) {
             return Err(Exception::IllegalDataAddress);
         }
@@ -443,13 +441,7 @@ impl Node {
         uptime_ms: u32,
         w: &mut PduWriter<'_>,
     ) -> Outcome {
-        if data.len() != 4 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let (start, quantity) = (be16(data, 0), be16(data, 2));
-        if !(1..=125).contains(&quantity) {
-            return Err(Exception::IllegalDataValue);
-        }
+        let (start, quantity) = read_request(data, 125)?;
         if !fits(start, quantity, INPUT_REGISTERS) {
             return Err(Exception::IllegalDataAddress);
         }
