@@ -34,6 +34,14 @@ pub trait Board {
     /// interrupts every millisecond.
     const SYSTICK_HZ: u32;
 
+    /// The silence that ends a frame, in microseconds. On a real line this
+    /// is t3.5 at [`BAUD`](crate::BAUD) (1.75 ms), the default. An emulated
+    /// UART has no baud timing: bytes that one host write sent together can
+    /// reach the guest with pauses of a few milliseconds when the host is
+    /// busy, so an emulated board waits longer before it ends a frame.
+    /// (Frames whose length is known end early either way.)
+    const SILENCE_US: u32 = mbnode_core::rtu::silence_us(crate::BAUD);
+
     /// Sets up the clock tree (PLL, dividers, flash wait states). Runs first,
     /// with interrupts enabled but none unmasked yet.
     fn init_clocks();

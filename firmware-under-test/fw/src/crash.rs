@@ -212,6 +212,11 @@ fn store(value: &CrashRecord) {
     }
 }
 
+/// This boot's number (1 after a power-on), once [`on_boot`] has run.
+pub(crate) fn boot_count() -> u32 {
+    valid_boot_count().unwrap_or(0)
+}
+
 /// Counts this boot in the record, initialising it if it is not valid.
 /// Called once, first thing at boot.
 pub(crate) fn on_boot() {

@@ -1,8 +1,10 @@
 //! The main loop and the interrupt entry points.
 
+use core::sync::atomic::{AtomicU32, Ordering};
+
 use mbnode_core::frame::MAX_ADU;
 use mbnode_core::node::{Node, NodeConfig};
-use mbnode_core::rtu::{silence_us, Received, Receiver};
+use mbnode_core::rtu::{Received, Receiver};
 
 use crate::rxq::{self, Incoming};
 use crate::{clock, crash, Board};
@@ -15,6 +17,17 @@ pub const BAUD: u32 = 115_200;
 /// instead of sleeping, so that a frame is answered right after its silence
 /// rather than at the next SysTick (up to a millisecond later).
 const SPIN_BELOW_US: u32 = 1000;
+
+/// The boot count of the boot whose UART is set up, 0 until then (it is in
+/// `.bss`, zeroed at every boot). A harness that resets the board reads it
+/// before the reset and waits for a new, non-zero value before it sends: a
+/// request that arrived earlier could be discarded with whatever the UART's
+/// receive FIFO held across the reset. Found by this symbol name.
+// `no_mangle` (which the unsafe_code lint counts as unsafe) keeps the name
+// the harness looks up; nothing else exports it.
+#[allow(unsafe_code)]
+#[no_mangle]
+pub static HILT_READY: AtomicU32 = AtomicU32::new(0);
 
 /// The SysTick exception: one millisecond. Call it from the board's
 /// `#[exception] fn SysTick`.
@@ -45,6 +58,9 @@ pub fn run<B: Board>() -> ! {
     clock::start::<B>(&mut core.SYST);
     B::init_uart();
     crash::set_console(B::write);
+    // From here on a byte sent to the UART is received: say so, with this
+    // boot's number, for a harness that must not send before (see READY).
+    HILT_READY.store(crash::boot_count(), Ordering::Release);
 
     let mut node = Node::new(NodeConfig {
         model_name: B::MODEL_NAME,
@@ -59,7 +75,7 @@ pub fn run<B: Board>() -> ! {
             }
         }
     };
-    let mut receiver = Receiver::new(silence_us(BAUD));
+    let mut receiver = Receiver::new(B::SILENCE_US);
 
     loop {
         // The time before looking at the queue: a byte that is not queued

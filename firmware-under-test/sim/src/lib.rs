@@ -90,9 +90,12 @@ impl Simulation {
         let mut buf = [0u8; 512];
         loop {
             let now = self.now_us();
+            // poll() counts whole milliseconds: round up, or the loop would
+            // spin through the last fraction of a millisecond.
             let timeout = match self.receiver.until_silence(now) {
-                Some(us) => PollTimeout::try_from(Duration::from_micros(u64::from(us) + 1))
-                    .unwrap_or(PollTimeout::MAX),
+                Some(us) => {
+                    PollTimeout::try_from(us.div_ceil(1000).max(1)).unwrap_or(PollTimeout::MAX)
+                }
                 None => PollTimeout::NONE,
             };
             let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];

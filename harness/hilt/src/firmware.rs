@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use object::{elf, Object, ObjectSection, SectionFlags, SectionKind};
+use object::{elf, Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind};
 
 /// A board the firmware under test is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,11 +127,31 @@ pub fn elf_path(board: &Board) -> Result<PathBuf, FirmwareError> {
 /// Builds the release firmware of `board` (cargo makes this a no-op when it
 /// is up to date) and returns its ELF.
 pub fn build(board: &Board) -> Result<PathBuf, FirmwareError> {
+    build_into(board, &[], &target_dir(&source_root()?))
+}
+
+/// Builds a variant of the firmware with cargo `features` of the board crate
+/// (test-only features such as `seeded-divergence`), in a target directory
+/// of its own under the shared one, so that the default ELF is never
+/// replaced by a variant. Returns its ELF.
+pub fn build_variant(board: &Board, features: &[&str]) -> Result<PathBuf, FirmwareError> {
+    let dir = target_dir(&source_root()?)
+        .join("variants")
+        .join(features.join("+"));
+    build_into(board, features, &dir)
+}
+
+fn build_into(board: &Board, features: &[&str], dir: &Path) -> Result<PathBuf, FirmwareError> {
     let root = source_root()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .args(["build", "--release", "--target-dir"])
-        .arg(target_dir(&root))
+        .arg(dir);
+    if !features.is_empty() {
+        command.arg("--features").arg(features.join(","));
+    }
+    let output = command
         .current_dir(root.join(board.dir))
         // The host build's flags are not the firmware's: the board's own
         // .cargo/config.toml says how it is built.
@@ -151,7 +171,7 @@ pub fn build(board: &Board) -> Result<PathBuf, FirmwareError> {
             output: tail,
         });
     }
-    elf_path(board)
+    Ok(dir.join(board.triple).join("release").join(board.package))
 }
 
 /// What a firmware image takes.
@@ -190,4 +210,18 @@ pub fn footprint(elf: &Path) -> Result<Footprint, FirmwareError> {
         }
     }
     Ok(sizes)
+}
+
+/// The address of a symbol of the ELF, if it has one by that name.
+pub fn symbol(elf: &Path, name: &str) -> Result<Option<u64>, FirmwareError> {
+    let elf_err = |reason: String| FirmwareError::Elf {
+        path: elf.to_owned(),
+        reason,
+    };
+    let data = std::fs::read(elf).map_err(|e| elf_err(e.to_string()))?;
+    let file = object::File::parse(&*data).map_err(|e| elf_err(e.to_string()))?;
+    Ok(file
+        .symbols()
+        .find(|s| s.name() == Ok(name))
+        .map(|s| s.address()))
 }

@@ -7,8 +7,10 @@
 //! [`hilt_protocol::Protocol`] plug-in on top to frame and decode responses.
 //! The Modbus RTU plug-in lives in the `hilt-modbus` crate.
 //!
-//! Architecture Invariant: nothing in this crate parses a protocol's bytes;
-//! everything protocol-specific goes through the `Protocol` trait.
+//! Architecture Invariant: the centre (`link`, `target`, `session`,
+//! `script`) never parses a protocol's bytes; everything protocol-specific
+//! goes through the `Protocol` trait. [`suite`] is where the centre meets the
+//! Modbus plug-in's reference model.
 
 pub mod exit;
 pub mod firmware;
@@ -16,4 +18,5 @@ pub mod interrupt;
 pub mod link;
 pub mod script;
 pub mod session;
+pub mod suite;
 pub mod target;

@@ -87,6 +87,10 @@ pub struct Exchange<'a> {
     pub ended: Ended,
     /// From the end of the write to the last byte received (or the timeout).
     pub elapsed: Duration,
+    /// Bytes that were waiting before the request was sent: a late answer to
+    /// an earlier request, more bytes than its response had, crash output.
+    /// They are discarded, never taken for this response.
+    pub stale: &'a [u8],
 }
 
 /// The largest response the link collects before it gives up on a chatty
@@ -104,6 +108,13 @@ pub struct SerialLink {
     path: PathBuf,
     baud: u32,
     buf: Vec<u8>,
+    stale: Vec<u8>,
+    /// Bytes that came after the last response was complete.
+    excess: Vec<u8>,
+    /// Listen until the line is quiet before the next request: the last
+    /// transaction ended without an answer (a late one may be on its way),
+    /// or its bytes may have left the device in the middle of a frame.
+    settle: bool,
 }
 
 impl SerialLink {
@@ -115,6 +126,9 @@ impl SerialLink {
             path: path.to_owned(),
             baud,
             buf: Vec::with_capacity(MAX_RESPONSE),
+            stale: Vec::new(),
+            excess: Vec::new(),
+            settle: false,
         };
         link.ensure_open()?;
         link.clear_input()?;
@@ -185,6 +199,15 @@ impl SerialLink {
         result.map_err(|e| self.io_error(e))
     }
 
+    /// Makes the next transaction first wait for the line to be quiet for the
+    /// inter-frame gap. Call it after sending bytes that are not one
+    /// well-formed frame (garbage, a frame with trailing bytes, a broadcast):
+    /// a master must leave the device that silence to end the frame, or the
+    /// next request runs into the leftover bytes.
+    pub fn settle_before_next(&mut self) {
+        self.settle = true;
+    }
+
     /// Sends `request` and collects its response, asking `framing` after
     /// every read whether it is complete.
     pub fn transact(
@@ -193,13 +216,14 @@ impl SerialLink {
         timing: Timing,
         mut framing: impl FnMut(&[u8]) -> Framing,
     ) -> Result<Exchange<'_>, LinkError> {
-        // Stale bytes (a late answer, crash output) must not be taken for
-        // this request's response.
-        self.clear_input()?;
+        self.ensure_open()?;
         let SerialLink {
             port: Some(port),
             path,
             buf,
+            stale,
+            excess,
+            settle,
             ..
         } = self
         else {
@@ -209,11 +233,51 @@ impl SerialLink {
             path: path.clone(),
             source,
         };
+        // Stale bytes (a late answer, crash output, more than the last
+        // response had) must not be taken for this request's response; they
+        // are kept aside for the caller.
+        stale.clear();
+        stale.append(excess);
+        let mut chunk = [0u8; 512];
+        if std::mem::take(settle) {
+            // A late answer to the last request would otherwise arrive just
+            // after this one is sent and pass for its answer, and bytes left
+            // over from it would run into this request: listen until the line
+            // has been quiet for the inter-frame gap.
+            let deadline = Instant::now() + timing.silence * 10;
+            loop {
+                port.set_timeout(timing.silence)
+                    .map_err(|e| io_error(e.into()))?;
+                match port.read(&mut chunk) {
+                    Ok(n) if n > 0 && stale.len() < MAX_RESPONSE && Instant::now() < deadline => {
+                        stale.extend_from_slice(&chunk[..n]);
+                    }
+                    Ok(_) => break,
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io_error(e)),
+                }
+            }
+        }
+        while port.bytes_to_read().map_err(|e| io_error(e.into()))? > 0 {
+            port.set_timeout(Duration::ZERO)
+                .map_err(|e| io_error(e.into()))?;
+            match port.read(&mut chunk) {
+                Ok(n) if n > 0 && stale.len() < MAX_RESPONSE => {
+                    stale.extend_from_slice(&chunk[..n])
+                }
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => break,
+                Err(e) => return Err(io_error(e)),
+            }
+        }
+        // Anything beyond what was kept.
+        port.clear(ClearBuffer::Input)
+            .map_err(|e| io_error(e.into()))?;
         buf.clear();
         port.write_all(request).map_err(io_error)?;
         let sent = Instant::now();
         let mut last = sent;
-        let mut chunk = [0u8; 512];
         let ended = loop {
             if interrupt::requested() {
                 return Err(LinkError::Interrupted);
@@ -240,6 +304,7 @@ impl SerialLink {
                     buf.extend_from_slice(&chunk[..n]);
                     match framing(buf) {
                         Framing::Complete(len) if len <= buf.len() => {
+                            excess.extend_from_slice(&buf[len..]);
                             buf.truncate(len);
                             break Ended::Complete;
                         }
@@ -252,6 +317,7 @@ impl SerialLink {
                 Err(e) => return Err(io_error(e)),
             }
         };
+        *settle |= ended == Ended::Timeout;
         let elapsed = match ended {
             Ended::Timeout => timing.response_timeout,
             _ => last.duration_since(sent),
@@ -260,6 +326,7 @@ impl SerialLink {
             response: buf,
             ended,
             elapsed,
+            stale,
         })
     }
 }

@@ -28,18 +28,24 @@ enum Command {
     Exec(cmd::exec::ExecCmd),
     Build(cmd::build::BuildCmd),
     Bench(cmd::bench::BenchCmd),
+    Test(cmd::test::TestCmd),
     #[command(hide = true)]
     SimNode(cmd::sim_node::SimNodeCmd),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    hilt::interrupt::install();
+    // The simulation keeps the default signal actions: hilt stops it with
+    // SIGTERM, and it has nothing to clean up.
+    if !matches!(cli.command, Command::SimNode(_)) {
+        hilt::interrupt::install();
+    }
     let result = match cli.command {
         Command::Serve(c) => c.run(),
         Command::Exec(c) => c.run(),
         Command::Build(c) => c.run(),
         Command::Bench(c) => c.run(),
+        Command::Test(c) => c.run(),
         Command::SimNode(c) => c.run(),
     };
     match result {

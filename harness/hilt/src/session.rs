@@ -25,19 +25,28 @@ pub struct Transaction {
     pub elapsed: Duration,
     /// How the response ended.
     pub ended: Ended,
+    /// Bytes that arrived before this request was sent (see
+    /// [`crate::link::Exchange::stale`]).
+    pub stale: Vec<u8>,
 }
 
 impl Transaction {
-    /// Whether the device behaved as a conforming device could: an answer
-    /// (normal or exception) where one is due, silence where none is. A
-    /// silence where an answer was due is not conforming in general, but is
-    /// right for a device in listen-only mode, so callers with a model decide.
+    /// Whether what came back is well-formed: an answer (normal or
+    /// exception) where one may come, or silence. It says nothing of whether
+    /// the answer is right: the reference model does (`crate::suite`).
     pub fn well_formed(&self) -> bool {
         match self.decoded.verdict {
             Verdict::Answer | Verdict::Exception(_) => self.expected_answer,
             Verdict::Silence => true,
             Verdict::Malformed => false,
         }
+    }
+
+    /// Whether no answer came where a conforming device in its normal mode
+    /// answers. (In listen-only mode a node rightly answers nothing; only the
+    /// model-checked suites know the node's mode.)
+    pub fn missing(&self) -> bool {
+        self.expected_answer && self.decoded.verdict == Verdict::Silence
     }
 
     /// `request -> response`, one line.
@@ -61,13 +70,24 @@ pub fn transact<P: Protocol>(
         protocol.framing(request, received)
     })?;
     let decoded = protocol.decode(request, exchange.response);
+    let expected_answer = protocol.expects_response(request);
+    let (response, stale, elapsed, ended) = (
+        exchange.response.to_vec(),
+        exchange.stale.to_vec(),
+        exchange.elapsed,
+        exchange.ended,
+    );
+    if !expected_answer {
+        target.link().settle_before_next();
+    }
     Ok(Transaction {
         request: protocol.render_request(request),
         sent: scratch.clone(),
-        received: exchange.response.to_vec(),
+        received: response,
         decoded,
-        expected_answer: protocol.expects_response(request),
-        elapsed: exchange.elapsed,
-        ended: exchange.ended,
+        expected_answer,
+        elapsed,
+        ended,
+        stale,
     })
 }

@@ -127,13 +127,38 @@
 //! assert_eq!(decoded.verdict, Verdict::Answer);
 //! assert_eq!(decoded.text, "holding 0x0000: 1 2");
 //! ```
+//!
+//! # The reference model and the generators
+//!
+//! [`model::Model`] is an independent model of the sensor node of
+//! `MODBUS-NODE.md`: given the bytes of one burst it returns the answers
+//! the node must send ([`model::Expected`], exact except for the uptime),
+//! so a property test can run the node and the model side by side.
+//!
+//! ```
+//! use hilt_modbus::model::{LockState, Model};
+//!
+//! let mut node = Model::new("host-sim");
+//! // Write Single Register 0x0110 = 0xA55A arms the lock; 0x5AA5 next would
+//! // unlock it.
+//! let arm = [0x01, 0x06, 0x01, 0x10, 0xA5, 0x5A, 0x72, 0x98];
+//! let answers = node.exchange(&arm);
+//! assert!(answers[0].matches(&arm)); // the echo
+//! assert_eq!(node.lock(), LockState::Armed);
+//! ```
+//!
+//! With the `proptest` feature, `strategy` has proptest generators of
+//! requests weighted towards the node's edges, and of malformed frames.
 
 #![forbid(unsafe_code)]
 
 mod decode;
 mod framing;
 mod language;
+pub mod model;
 mod request;
+#[cfg(feature = "proptest")]
+pub mod strategy;
 pub mod wire;
 
 use hilt_protocol::{Decoded, Framing, ParseError, Protocol};

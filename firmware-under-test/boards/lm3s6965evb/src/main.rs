@@ -125,6 +125,11 @@ impl Board for Lm3s6965evb {
     /// crystal bypass.
     const SYSTICK_HZ: u32 = 50_000_000;
 
+    // QEMU's UART has no baud timing; see `Board::SILENCE_US`. 10 ms keeps
+    // a burst whole on a loaded host and stays below the 20 ms that hilt
+    // leaves between a malformed frame and the next request.
+    const SILENCE_US: u32 = 10_000;
+
     fn init_clocks() {
         // The datasheet's PLL sequence (6.3): bypass, configure and power
         // up, set the divider, wait for lock, then switch over.

@@ -8,7 +8,7 @@ use clap::Args;
 use hilt::session;
 use hilt::target::Target;
 use hilt_modbus::ModbusRtu;
-use hilt_protocol::Protocol;
+use hilt_protocol::{Protocol, Verdict};
 
 use super::{StartArgs, TargetKind};
 
@@ -24,8 +24,9 @@ pub struct BenchCmd {
     start: StartArgs,
 
     /// Round trips per target.
-    #[arg(long, default_value_t = 1000)]
-    requests: usize,
+    #[arg(long, default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    requests: u64,
 }
 
 /// A typical mix of requests, as `hilt exec` would send them.
@@ -66,7 +67,7 @@ impl BenchCmd {
         for (kind, name) in [(TargetKind::Qemu, "qemu"), (TargetKind::Sim, "sim")] {
             let measured = Measured {
                 name,
-                latencies: Vec::with_capacity(self.requests),
+                latencies: Vec::new(),
                 busy: Duration::ZERO,
             };
             targets.push((self.start.start(kind)?, measured));
@@ -78,16 +79,17 @@ impl BenchCmd {
                 session::transact(&protocol, target.as_mut(), request, &mut scratch)?;
             }
         }
-        let round = 50.min(self.requests.max(1));
+        let requests = self.requests as usize;
+        let round = 50.min(requests);
         let mut done = 0;
-        while done < self.requests {
-            let n = round.min(self.requests - done);
+        while done < requests {
+            let n = round.min(requests - done);
             for (target, measured) in &mut targets {
                 let started = Instant::now();
                 for request in mix.iter().cycle().take(n) {
                     let t0 = Instant::now();
                     let t = session::transact(&protocol, target.as_mut(), request, &mut scratch)?;
-                    if !t.well_formed() || t.decoded.text == "no response" {
+                    if !t.well_formed() || t.decoded.verdict == Verdict::Silence {
                         bail!("{}: {} -> {}", measured.name, t.request, t.decoded.text);
                     }
                     measured.latencies.push(t0.elapsed());

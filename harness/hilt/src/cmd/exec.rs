@@ -18,7 +18,10 @@ use super::TargetArgs;
 /// (sent as is). A script file may also say `reset`. Each request prints one
 /// line, `REQUEST -> RESPONSE`.
 ///
-/// Exits 1 if any response is malformed.
+/// Exits 1 if any response is malformed, or missing: a request a node
+/// answers got nothing within the timeout. (A node in listen-only mode
+/// rightly answers nothing: `hilt test` runs scripts against the reference
+/// model, which knows the node's mode.)
 #[derive(Debug, Args)]
 pub struct ExecCmd {
     #[command(flatten)]
@@ -79,7 +82,7 @@ impl ExecCmd {
 
         let mut target = self.target.start()?;
         let mut scratch = Vec::new();
-        let mut malformed = 0;
+        let mut failures = 0;
         for step in &steps {
             match step {
                 Step::Reset => {
@@ -88,6 +91,14 @@ impl ExecCmd {
                 }
                 Step::Request(request) => {
                     let t = session::transact(&protocol, target.as_mut(), request, &mut scratch)?;
+                    if !t.stale.is_empty() {
+                        println!(
+                            "  ! {} unexpected byte(s) arrived before this request: {}",
+                            t.stale.len(),
+                            hex(&t.stale)
+                        );
+                        failures += 1;
+                    }
                     println!("{}", t.line());
                     if self.hex {
                         println!("  > {}", hex(&t.sent));
@@ -95,15 +106,15 @@ impl ExecCmd {
                             println!("  < {}", hex(&t.received));
                         }
                     }
-                    if !t.well_formed() {
-                        malformed += 1;
+                    if !t.well_formed() || t.missing() {
+                        failures += 1;
                     }
                 }
             }
         }
         target.shutdown()?;
-        if malformed > 0 {
-            eprintln!("hilt: {malformed} malformed response(s)");
+        if failures > 0 {
+            eprintln!("hilt: {failures} response(s) malformed, missing or unexpected");
             return Ok(hilt::exit::DEVICE);
         }
         Ok(hilt::exit::SUCCESS)

@@ -16,6 +16,7 @@ pub mod build;
 pub mod exec;
 pub mod serve;
 pub mod sim_node;
+pub mod test;
 
 /// Where the firmware runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,7 +51,8 @@ pub struct StartArgs {
     pub qemu: String,
 
     /// How long to wait for the first byte of a response, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 500)]
+    #[arg(long, value_name = "MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
 }
 

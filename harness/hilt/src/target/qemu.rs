@@ -16,10 +16,14 @@
 //!
 //! Resets go through QMP's `system_reset`, which resets the CPU and devices
 //! but not RAM (so the firmware's crash record survives), and reloads the
-//! image. hilt waits for QEMU's `RESET` event, then until the firmware has
-//! unmasked its UART receive interrupt, the last step of its set-up: a
-//! request sent earlier could be discarded with the FIFO's stale bytes. The
-//! same wait follows the first `cont`.
+//! image. hilt waits for QEMU's `RESET` event, then until the firmware says
+//! its UART is set up: a request sent earlier could be discarded with the
+//! receive FIFO's stale bytes (QEMU 7.2's PL011 keeps its FIFO and its
+//! registers across a reset). The firmware under test says so by writing its
+//! boot count to `HILT_READY` (found by its ELF symbol); hilt reads it before
+//! the reset and waits for a new, non-zero value. The same wait follows the
+//! first `cont`. A foreign ELF without the symbol is taken as ready once its
+//! UART receive interrupt is unmasked, which is only meaningful at start-up.
 
 use std::io::BufRead;
 use std::os::unix::net::UnixStream;
@@ -102,6 +106,7 @@ impl QemuOptions {
 pub struct QemuTarget {
     child: Child,
     qmp: Option<QmpStreamDebug>,
+    readiness: Readiness,
     link: SerialLink,
     stderr: Tail,
     timing: Timing,
@@ -163,10 +168,51 @@ fn wait_for_word(
     }
 }
 
-/// Waits until the firmware has set up its UART (see the module docs).
-fn wait_until_ready(qmp: &mut QmpStream) -> Result<(), TargetError> {
-    wait_for_word(qmp, UART0_IMSC, |imsc| imsc & IMSC_RXIM != 0, QMP_TIMEOUT)
-        .map_err(|e| qmp_error("waiting for the firmware to set up its UART", e))
+/// How hilt tells that the firmware has set up its UART.
+#[derive(Debug, Clone, Copy)]
+enum Readiness {
+    /// `HILT_READY` at this address holds the boot count of the boot whose
+    /// UART is set up (0 before).
+    Marker(u32),
+    /// A foreign firmware: the UART's receive interrupt is unmasked.
+    InterruptMask,
+}
+
+impl Readiness {
+    fn of(elf: &Path) -> Result<Self, TargetError> {
+        match crate::firmware::symbol(elf, "HILT_READY") {
+            Ok(Some(address)) => u32::try_from(address)
+                .map(Readiness::Marker)
+                .map_err(|_| qmp_error("HILT_READY", "address beyond 32 bits")),
+            Ok(None) => Ok(Readiness::InterruptMask),
+            Err(e) => Err(qmp_error("reading the ELF's symbols", e)),
+        }
+    }
+
+    /// What the marker says now (0 for the interrupt-mask kind).
+    fn current(self, qmp: &mut QmpStream) -> Result<u32, TargetError> {
+        match self {
+            Readiness::Marker(address) => read_word(qmp, address),
+            Readiness::InterruptMask => Ok(0),
+        }
+    }
+
+    /// Waits until the firmware has set up its UART since the marker read
+    /// `before` (see the module docs).
+    fn wait(self, qmp: &mut QmpStream, before: u32) -> Result<(), TargetError> {
+        let result = match self {
+            Readiness::Marker(address) => wait_for_word(
+                qmp,
+                address,
+                |boot| boot != 0 && boot != before,
+                QMP_TIMEOUT,
+            ),
+            Readiness::InterruptMask => {
+                wait_for_word(qmp, UART0_IMSC, |imsc| imsc & IMSC_RXIM != 0, QMP_TIMEOUT)
+            }
+        };
+        result.map_err(|e| qmp_error("waiting for the firmware to set up its UART", e))
+    }
 }
 
 impl QemuTarget {
@@ -209,10 +255,12 @@ impl QemuTarget {
             Some(pipe) => Tail::follow(pipe),
             None => Tail::default(),
         };
-        match Self::connect(&mut child, &socket, &stderr, options) {
+        let readiness = Readiness::of(&options.elf)?;
+        match Self::connect(&mut child, &socket, &stderr, options, readiness) {
             Ok((qmp, link)) => Ok(QemuTarget {
                 child,
                 qmp: Some(QmpStreamDebug(qmp)),
+                readiness,
                 link,
                 stderr,
                 timing: options.timing,
@@ -230,6 +278,7 @@ impl QemuTarget {
         socket: &Path,
         stderr: &Tail,
         options: &QemuOptions,
+        readiness: Readiness,
     ) -> Result<(QmpStream, SerialLink), TargetError> {
         let started = Instant::now();
         let stream = loop {
@@ -284,9 +333,10 @@ impl QemuTarget {
         link.send(&[0x00])?;
         wait_for_word(&mut qmp, UART0_FR, |fr| fr & FR_RXFE == 0, START_TIMEOUT)
             .map_err(|e| qmp_error("waiting for QEMU to connect the UART's pty", e))?;
+        let before = readiness.current(&mut qmp)?;
         qmp.execute(&qmp::cont {})
             .map_err(|e| qmp_error("cont", e))?;
-        wait_until_ready(&mut qmp)?;
+        readiness.wait(&mut qmp, before)?;
         link.clear_input()?;
         Ok((qmp, link))
     }
@@ -333,6 +383,8 @@ impl Target for QemuTarget {
         self.check_alive()?;
         // Events that came before this reset must not satisfy the wait.
         self.qmp()?.events().for_each(drop);
+        let readiness = self.readiness;
+        let before = readiness.current(self.qmp()?)?;
         self.execute(&qmp::system_reset {})?;
         let deadline = Instant::now() + QMP_TIMEOUT;
         loop {
@@ -350,7 +402,7 @@ impl Target for QemuTarget {
             std::thread::sleep(Duration::from_millis(1));
             self.execute(&qmp::query_status {})?;
         }
-        let ready = wait_until_ready(self.qmp()?);
+        let ready = readiness.wait(self.qmp()?, before);
         if let Err(TargetError::Qmp(_)) = ready {
             // A broken connection must not be reused.
             self.check_alive()?;
