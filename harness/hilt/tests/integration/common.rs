@@ -91,8 +91,3 @@ pub fn ask(target: &mut dyn Target, line: &str) -> String {
     assert!(t.well_formed(), "malformed answer to {line}: {t:?}");
     t.decoded.text
 }
-
-/// The transcript of a run, one `request -> response` line each.
-pub fn transcript(transactions: &[Transaction]) -> String {
-    transactions.iter().map(|t| t.line() + "\n").collect()
-}

@@ -1,37 +1,9 @@
 //! The real firmware on the emulated board and the simulation, over the real
-//! serial link. Each scenario runs on both targets and must give the same
-//! answers.
+//! serial link: reset, and garbage followed by valid requests. (Every
+//! function, checked against the reference model and pinned as snapshots,
+//! is in the `suite` test binary's scenarios.)
 
-use std::path::Path;
-
-use crate::common::{ask, run, start, transcript, Kind};
-
-fn every_function(kind: Kind) {
-    let script = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/scenarios/every-function.txt"),
-    )
-    .unwrap();
-    let mut target = start(kind);
-    let transactions = run(target.as_mut(), &script);
-    for t in &transactions {
-        assert!(t.well_formed(), "{}: malformed: {t:?}", t.request);
-    }
-    let mut settings = insta::Settings::clone_current();
-    // The only thing that differs between boards: Device Identification's
-    // ModelName.
-    settings.add_filter(r#""(lm3s6965evb|host-sim)""#, r#""[board]""#);
-    settings.bind(|| insta::assert_snapshot!("every_function", transcript(&transactions)));
-}
-
-#[test]
-fn every_function_on_the_emulated_board() {
-    every_function(Kind::Qemu);
-}
-
-#[test]
-fn every_function_on_the_simulation() {
-    every_function(Kind::Sim);
-}
+use crate::common::{ask, run, start, Kind};
 
 /// Changes every part of the state, resets, and checks it is all back.
 fn reset_restores_reset_state(kind: Kind) {

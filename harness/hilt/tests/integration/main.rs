@@ -2,8 +2,9 @@
 //!
 //! Index:
 //! - `end_to_end`: the real firmware on the emulated board (QEMU) and the
-//!   simulation, over the real serial link: every function, reset, garbage
-//!   and truncated frames.
+//!   simulation, over the real serial link: reset, garbage and truncated
+//!   frames. (The device suites, with every function checked against the
+//!   reference model, are the `suite` test binary.)
 //! - `cli`: the `hilt` binary itself: bad input gives a one-line error and a
 //!   distinct exit code, never a panic; `serve` hands out a usable port.
 //!
