@@ -293,6 +293,36 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The specification's resynchronisation: whatever came before, a
+        /// silence, then a valid frame, then a silence, gives that frame.
+        #[test]
+        fn resynchronises_on_silence(garbage in proptest::collection::vec(
+            (proptest::prelude::any::<u8>(), 0u32..3000), 0..400))
+        {
+            let mut rx = Receiver::new(1750);
+            let mut at = 0u32;
+            for (byte, gap) in garbage {
+                at = at.wrapping_add(gap);
+                rx.feed(byte, at, |_| {});
+            }
+            at = at.wrapping_add(1750);
+            let _ = rx.poll(at);
+            let frame = [0x01, 0x10, 0x00, 0x00, 0x00, 0x01, 0x02, 0x12, 0x34, 0x00, 0x00];
+            let mut frame = frame.to_vec();
+            frame.truncate(9);
+            crate::frame::append_crc(&mut frame);
+            let mut got = std::vec::Vec::new();
+            for (i, &byte) in frame.iter().enumerate() {
+                rx.feed(byte, at.wrapping_add(10 * i as u32), |f| got.push(std::format!("{f:?}")));
+            }
+            if let Some(f) = rx.poll(at.wrapping_add(10 * frame.len() as u32 + 1750)) {
+                got.push(std::format!("{f:?}"));
+            }
+            proptest::prop_assert_eq!(got, std::vec![std::format!("{:?}", Received::Frame(&frame))]);
+        }
+    }
+
     #[test]
     fn request_lengths() {
         assert_eq!(request_len(&[1]), None);
@@ -307,5 +337,11 @@ mod tests {
         assert_eq!(request_len(&[1, 0x2B, 0x0E]), Some(7));
         assert_eq!(request_len(&[1, 0x2B, 0x0D]), None);
         assert_eq!(request_len(&[1, 0x42]), None);
+        assert_eq!(request_len(&[1, 0x0F, 0, 0, 0, 9]), None);
+        assert_eq!(request_len(&[1, 0x0F, 0, 0, 0, 9, 2]), Some(11));
+        assert_eq!(request_len(&[1, 0x11]), Some(4));
+        assert_eq!(request_len(&[1, 0x15, 9]), Some(14));
+        assert_eq!(request_len(&[1, 0x16]), Some(10));
+        assert_eq!(request_len(&[1, 0x18]), Some(6));
     }
 }

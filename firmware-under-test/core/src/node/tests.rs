@@ -144,8 +144,8 @@ fn read_input_registers_sensors_counters_and_uptime() {
     // An exception answer does not count as a read.
     exception(&mut n, "04 0000 0041", 0x02);
     golden(&mut n, "04 000F 0001", "04 02 3AB8");
-    // Counters: 4 bus messages (this one included), 0 errors, 1 exception,
-    // 4 server messages, 0 no-response, 0 overruns, last exception 2,
+    // Counters: 5 bus messages (this one included), 0 errors, 1 exception,
+    // 5 server messages, 0 no-response, 0 overruns, last exception 2,
     // version 1.0.
     golden(
         &mut n,
@@ -575,6 +575,38 @@ fn short_and_empty_frames() {
     assert_eq!(n.counters().overruns, 1);
 }
 
+#[test]
+fn branches_where_the_specification_is_silent() {
+    let mut n = node();
+    // An out-of-range unit id while locked: the lock is checked first (the
+    // write is refused at execution), so 0x04; unlocked it is 0x03.
+    exception(&mut n, "06 0100 0000", 0x04);
+    exception(&mut n, "10 0100 0002 04 0000 0005", 0x04);
+    // Restart Communications in listen-only mode is executed: it breaks an
+    // armed lock sequence.
+    golden(&mut n, "06 0110 A55A", "06 0110 A55A");
+    assert_eq!(send(&mut n, "08 0004 0000"), None);
+    assert_eq!(n.lock(), Lock::Locked, "force listen-only is executed too");
+    assert_eq!(send(&mut n, "08 0001 0000"), None);
+    golden(&mut n, "06 0110 A55A", "06 0110 A55A");
+    assert_eq!(send(&mut n, "08 0004 0000"), None);
+    n.lock = Lock::Armed;
+    assert_eq!(send(&mut n, "08 0001 0000"), None);
+    assert_eq!(n.lock(), Lock::Locked);
+    // Broadcast diagnostics that change state are executed.
+    golden(&mut n, "06 0000 0001", "06 0000 0001");
+    assert_eq!(send_to(&mut n, 0, "08 000A 0000"), None);
+    assert_eq!(n.counters().bus_messages, 0);
+    send(&mut n, "03 0000 0001").unwrap();
+    assert_eq!(send_to(&mut n, 0, "08 0001 FF00"), None);
+    assert_eq!(n.counters(), Counters::default());
+    // ...but Return Query Data is a read: ignored.
+    assert_eq!(send_to(&mut n, 0, "08 0000 1234"), None);
+    // Clear counters with the wrong data length.
+    exception(&mut n, "08 000A", 0x03);
+    exception(&mut n, "08 000A 0000 00", 0x03);
+}
+
 /// A request frame for the node, valid or not, weighted towards frames that
 /// get past the CRC and the unit id.
 fn any_frame() -> impl Strategy<Value = Vec<u8>> {
@@ -596,6 +628,54 @@ fn any_frame() -> impl Strategy<Value = Vec<u8>> {
         }),
         1 => prop::collection::vec(any::<u8>(), 0..300),
     ]
+}
+
+/// Writes aimed at the protected registers and the lock, by every write
+/// function, with the lock's magic values among the data, to this unit or
+/// broadcast.
+fn protected_write() -> impl Strategy<Value = Vec<u8>> {
+    let address = prop::sample::select(std::vec![
+        0x003Fu16, 0x0040, 0x0047, 0x004F, 0x0100, 0x0101, 0x0110
+    ]);
+    let value = prop_oneof![
+        3 => Just(0xA55Au16),
+        3 => Just(0x5AA5u16),
+        1 => Just(7u16),
+        1 => any::<u16>(),
+    ];
+    let unit = prop_oneof![4 => Just(1u8), 1 => Just(0u8)];
+    (unit, 0..4u8, address, prop::collection::vec(value, 1..4)).prop_map(
+        |(unit, function, address, values)| {
+            let [hi, lo] = address.to_be_bytes();
+            let words: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
+            let pdu: Vec<u8> = match function {
+                0 => [&[0x06, hi, lo][..], &words[..2]].concat(),
+                1 => [
+                    &[0x10, hi, lo, 0, values.len() as u8, words.len() as u8][..],
+                    &words,
+                ]
+                .concat(),
+                2 => [&[0x16, hi, lo, 0, 0][..], &words[..2]].concat(),
+                _ => [
+                    &[
+                        0x17,
+                        hi,
+                        lo,
+                        0,
+                        1,
+                        hi,
+                        lo,
+                        0,
+                        values.len() as u8,
+                        words.len() as u8,
+                    ][..],
+                    &words,
+                ]
+                .concat(),
+            };
+            frame(unit, &pdu)
+        },
+    )
 }
 
 proptest! {
@@ -622,6 +702,9 @@ proptest! {
                 if answer[1] & 0x80 != 0 && adu[1] & 0x80 == 0 {
                     prop_assert_eq!(len, 5);
                     prop_assert!((1..=4).contains(&answer[2]));
+                } else if matches!(answer[1], 0x01..=0x04 | 0x11 | 0x14 | 0x17) {
+                    // Byte count, then exactly that many data bytes.
+                    prop_assert_eq!(len, 5 + usize::from(answer[2]));
                 }
             }
         }
@@ -630,7 +713,9 @@ proptest! {
     /// Protected registers never change unless the right sequence to this
     /// unit id opened the lock.
     #[test]
-    fn protected_registers_hold_while_locked(frames in prop::collection::vec(any_frame(), 1..16)) {
+    fn protected_registers_hold_while_locked(frames in prop::collection::vec(
+        prop_oneof![3 => protected_write(), 1 => any_frame()], 1..24))
+    {
         let mut n = node();
         for adu in frames {
             let before = (n.calibration, n.line_settings, n.unit);
