@@ -90,7 +90,7 @@ const CR1_RE: u32 = 1 << 2;
 const CR1_TE: u32 = 1 << 3;
 const CR1_RXNEIE: u32 = 1 << 5;
 const CR1_UE: u32 = 1 << 13;
-/// 16 MHz / 115200 = 138.9: 139 sixteenths (8 + 11/16), 0.08 % fast.
+/// 16 MHz / 115200 = 138.9: 139 sixteenths (8 + 11/16): 115,108 baud, 0.08 % slow.
 const BRR_115200: u32 = 139;
 
 /// USART2's position in the STM32F401's vector table (RM0368 table 38).

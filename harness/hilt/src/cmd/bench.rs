@@ -4,6 +4,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use std::io::Write;
+
 use clap::Args;
 use hilt::session;
 use hilt::target::Target;
@@ -98,19 +100,22 @@ impl BenchCmd {
             }
             done += n;
         }
-        println!(
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
             "{:<6} {:>9} {:>14} {:>10} {:>8}",
             "target", "requests", "round trips/s", "median ms", "p99 ms"
-        );
+        )?;
         for (_, m) in &targets {
-            println!(
+            writeln!(
+                out,
                 "{:<6} {:>9} {:>14.0} {:>10.3} {:>8.3}",
                 m.name,
                 m.latencies.len(),
                 m.per_second(),
                 m.percentile_ms(0.5),
                 m.percentile_ms(0.99)
-            );
+            )?;
         }
         let rate = |name| {
             targets
@@ -118,7 +123,7 @@ impl BenchCmd {
                 .find(|(_, m)| m.name == name)
                 .map_or(0.0, |(_, m)| m.per_second())
         };
-        println!("ratio qemu/sim: {:.2}", rate("qemu") / rate("sim"));
+        writeln!(out, "ratio qemu/sim: {:.2}", rate("qemu") / rate("sim"))?;
         for (target, _) in &mut targets {
             target.shutdown()?;
         }

@@ -1,6 +1,8 @@
 //! `hilt build`: builds the firmware under test and reports its footprint.
 
 use anyhow::bail;
+use std::io::Write;
+
 use clap::Args;
 use hilt::firmware::{self, Board, BOARDS};
 
@@ -35,15 +37,18 @@ impl BuildCmd {
                 .collect()
         };
         let mut over = Vec::new();
-        println!(
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
             "{:<15} {:>16} {:>16}  elf",
             "board", "flash (budget)", "ram (budget)"
-        );
+        )?;
         for board in &boards {
             eprintln!("hilt: building {}", board.name);
             let elf = firmware::build(board)?;
             let size = firmware::footprint(&elf)?;
-            println!(
+            writeln!(
+                out,
                 "{:<15} {:>7} ({:>6}) {:>7} ({:>6})  {}",
                 board.name,
                 size.flash,
@@ -51,7 +56,7 @@ impl BuildCmd {
                 size.ram,
                 board.ram_budget,
                 elf.display()
-            );
+            )?;
             if size.flash > board.flash_budget || size.ram > board.ram_budget {
                 over.push(board.name);
             }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use std::io::Write;
+
 use clap::Args;
 use hilt::script::{self, ScriptError, Step};
 use hilt::session;
@@ -82,28 +84,43 @@ impl ExecCmd {
 
         let mut target = self.target.start()?;
         let mut scratch = Vec::new();
+        let mut out = std::io::stdout().lock();
         let mut failures = 0;
         for step in &steps {
             match step {
                 Step::Reset => {
                     target.reset()?;
-                    println!("reset");
+                    writeln!(out, "reset")?;
                 }
                 Step::Request(request) => {
-                    let t = session::transact(&protocol, target.as_mut(), request, &mut scratch)?;
+                    let t = match session::transact(
+                        &protocol,
+                        target.as_mut(),
+                        request,
+                        &mut scratch,
+                    ) {
+                        Ok(t) => t,
+                        // A link that fails because the target died is the
+                        // target's failure.
+                        Err(e) => {
+                            target.check_alive()?;
+                            return Err(e.into());
+                        }
+                    };
                     if !t.stale.is_empty() {
-                        println!(
+                        writeln!(
+                            out,
                             "  ! {} unexpected byte(s) arrived before this request: {}",
                             t.stale.len(),
                             hex(&t.stale)
-                        );
+                        )?;
                         failures += 1;
                     }
-                    println!("{}", t.line());
+                    writeln!(out, "{}", t.line())?;
                     if self.hex {
-                        println!("  > {}", hex(&t.sent));
+                        writeln!(out, "  > {}", hex(&t.sent))?;
                         if !t.received.is_empty() {
-                            println!("  < {}", hex(&t.received));
+                            writeln!(out, "  < {}", hex(&t.received))?;
                         }
                     }
                     if !t.well_formed() || t.missing() {

@@ -294,7 +294,10 @@ impl QemuTarget {
             if let Ok(stream) = UnixStream::connect(socket) {
                 break stream;
             }
-            if started.elapsed() > START_TIMEOUT || interrupt::requested() {
+            if interrupt::requested() {
+                return Err(TargetError::Link(crate::link::LinkError::Interrupted));
+            }
+            if started.elapsed() > START_TIMEOUT {
                 return Err(TargetError::StartTimeout {
                     what: "QEMU".into(),
                     seconds: START_TIMEOUT.as_secs(),

@@ -76,7 +76,22 @@ impl SimTarget {
                 for _ in lines {}
             });
         }
-        let path = match rx.recv_timeout(START_TIMEOUT) {
+        let started = std::time::Instant::now();
+        let first_line = loop {
+            match rx.recv_timeout(crate::interrupt::POLL) {
+                Err(mpsc::RecvTimeoutError::Timeout)
+                    if started.elapsed() < START_TIMEOUT && !crate::interrupt::requested() =>
+                {
+                    continue
+                }
+                other => break other,
+            }
+        };
+        if crate::interrupt::requested() {
+            stop_child(&mut child, Duration::from_millis(200));
+            return Err(TargetError::Link(crate::link::LinkError::Interrupted));
+        }
+        let path = match first_line {
             Ok(Some(Ok(line))) if !line.trim().is_empty() => PathBuf::from(line.trim()),
             Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 stop_child(&mut child, Duration::from_millis(200));
