@@ -14,8 +14,9 @@ use hilt_protocol::{Protocol, Verdict};
 
 use super::{StartArgs, TargetKind};
 
-/// Measure request round trips per second on the emulated board and on the
-/// simulation in one run.
+/// Measure request round trips per second, and the property suite's
+/// requests per second, on the emulated board and on the simulation in one
+/// run.
 ///
 /// Both targets run at once and take turns in short rounds, so that a busy
 /// machine slows both alike and their ratio stays meaningful. Each round
@@ -24,6 +25,12 @@ use super::{StartArgs, TargetKind};
 pub struct BenchCmd {
     #[command(flatten)]
     start: StartArgs,
+
+    /// Random sequences of the property suite per target (0 skips that
+    /// part).
+    #[arg(long, default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    suite_cases: u32,
 
     /// Round trips per target.
     #[arg(long, default_value_t = 1000,
@@ -124,9 +131,73 @@ impl BenchCmd {
                 .map_or(0.0, |(_, m)| m.per_second())
         };
         writeln!(out, "ratio qemu/sim: {:.2}", rate("qemu") / rate("sim"))?;
+        if self.suite_cases > 0 {
+            self.suite_throughput(&mut targets, &mut out)?;
+        }
         for (target, _) in &mut targets {
             target.shutdown()?;
         }
         Ok(hilt::exit::SUCCESS)
+    }
+
+    /// The property suite's requests per second on each target: rounds of
+    /// a few cases, alternating between the targets, each round with its own
+    /// seed (the same for both targets).
+    fn suite_throughput(
+        &self,
+        targets: &mut [(Box<dyn Target>, Measured)],
+        out: &mut impl Write,
+    ) -> anyhow::Result<()> {
+        use hilt::suite::properties::{self, PropertyConfig, PropertyOutcome};
+        let mut totals = vec![(0u64, Duration::ZERO); targets.len()];
+        let rounds = self.suite_cases.div_ceil(4);
+        for round in 0..rounds {
+            let cases = 4.min(self.suite_cases - round * 4);
+            let config = PropertyConfig {
+                cases,
+                max_len: 24,
+                seed: u64::from(round) + 1,
+                save_to: None,
+            };
+            for ((target, m), total) in targets.iter_mut().zip(&mut totals) {
+                let model = match m.name {
+                    "qemu" => hilt::firmware::LM3S6965EVB.name,
+                    _ => mbnode_sim::MODEL_NAME,
+                };
+                match properties::run(target.as_mut(), model, &[], &config) {
+                    Ok(report) => {
+                        total.0 += report.requests;
+                        total.1 += report.elapsed;
+                    }
+                    Err(PropertyOutcome::Failed(f)) => {
+                        bail!("{}: the property suite failed: {}", m.name, f.reason)
+                    }
+                    Err(PropertyOutcome::Error(e)) => bail!("{}: {e}", m.name),
+                }
+            }
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<6} {:>9} {:>14} {:>13}",
+            "target", "cases", "requests", "requests/s"
+        )?;
+        let mut rates = Vec::new();
+        for ((_, m), (requests, elapsed)) in targets.iter().zip(&totals) {
+            let rate = *requests as f64 / elapsed.as_secs_f64();
+            rates.push((m.name, rate));
+            writeln!(
+                out,
+                "{:<6} {:>9} {:>14} {:>13.0}",
+                m.name, self.suite_cases, requests, rate
+            )?;
+        }
+        let rate = |name| rates.iter().find(|(n, _)| *n == name).map_or(0.0, |r| r.1);
+        writeln!(
+            out,
+            "property suite ratio qemu/sim: {:.2}",
+            rate("qemu") / rate("sim")
+        )?;
+        Ok(())
     }
 }
