@@ -322,30 +322,24 @@ impl Node {
         }
 
         let mut writer = PduWriter::new(out, unit);
-        let outcome = self.execute(pdu, addressing, uptime_ms, &mut writer);
-        let outcome = match outcome {
+        let exception = match self.execute(pdu, addressing, uptime_ms, &mut writer) {
             Ok(Reply::Answer) => match writer.finish() {
                 Some(len) => return Some(len),
                 // An answer that does not fit is a logic error; say so
                 // rather than send a truncated frame.
-                None => Err(Exception::ServerDeviceFailure),
+                None => Exception::ServerDeviceFailure,
             },
-            Ok(Reply::Silent) => Ok(()),
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(()) => {
+            Ok(Reply::Silent) => {
                 self.counters.no_response = self.counters.no_response.wrapping_add(1);
-                None
+                return None;
             }
-            Err(exception) => {
-                self.counters.exceptions = self.counters.exceptions.wrapping_add(1);
-                self.last_exception = exception as u8;
-                let mut writer = PduWriter::new(out, unit);
-                writer.u8(pdu[0] | 0x80).u8(exception as u8);
-                writer.finish()
-            }
-        }
+            Err(exception) => exception,
+        };
+        self.counters.exceptions = self.counters.exceptions.wrapping_add(1);
+        self.last_exception = exception as u8;
+        let mut writer = PduWriter::new(out, unit);
+        writer.u8(pdu[0] | 0x80).u8(exception as u8);
+        writer.finish()
     }
 
     /// Executes one request and keeps the lock sequence: any request that
@@ -674,21 +668,13 @@ impl Node {
         if !(0x09..=0xFB).contains(&count) || body.len() != usize::from(count) {
             return Err(Exception::IllegalDataValue);
         }
-        // Walk the sub-requests once to check they fill the request exactly.
-        let mut rest = body;
-        while !rest.is_empty() {
-            let Some(header) = rest.get(..7) else {
-                return Err(Exception::IllegalDataValue);
-            };
-            let s = SubRequest::parse(header);
-            let values = 2 * usize::from(s.length);
-            if s.length == 0 || rest.len() < 7 + values {
-                return Err(Exception::IllegalDataValue);
-            }
-            rest = &rest[7 + values..];
-        }
-        // Then every address, before anything is written.
+        // The sub-requests must fill the request exactly; then every
+        // address is checked, before anything is written.
         let walk = WriteWalk { rest: body };
+        if walk.clone().any(|sub| sub.is_err()) {
+            return Err(Exception::IllegalDataValue);
+        }
+        let walk = walk.flatten();
         if !walk.clone().all(|(s, _)| s.in_range(4)) {
             return Err(Exception::IllegalDataAddress);
         }
@@ -945,22 +931,33 @@ impl SubRequest {
     }
 }
 
-/// Walks the sub-requests of a Write File Record request already checked to
-/// fill it exactly, yielding each header with its value bytes.
+/// Walks the sub-requests of a Write File Record request, yielding each
+/// header with its value bytes, or an error (and then nothing more) where a
+/// header is cut short, a length is zero, or the values run past the end.
 #[derive(Clone)]
 struct WriteWalk<'a> {
     rest: &'a [u8],
 }
 
 impl<'a> Iterator for WriteWalk<'a> {
-    type Item = (SubRequest, &'a [u8]);
+    type Item = Result<(SubRequest, &'a [u8]), Exception>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let header = self.rest.get(..7)?;
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = core::mem::take(&mut self.rest);
+        let Some(header) = rest.get(..7) else {
+            return Some(Err(Exception::IllegalDataValue));
+        };
         let s = SubRequest::parse(header);
         let end = 7 + 2 * usize::from(s.length);
-        let values = self.rest.get(7..end)?;
-        self.rest = &self.rest[end..];
-        Some((s, values))
+        match rest.get(7..end) {
+            Some(values) if s.length != 0 => {
+                self.rest = &rest[end..];
+                Some(Ok((s, values)))
+            }
+            _ => Some(Err(Exception::IllegalDataValue)),
+        }
     }
 }
