@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use hilt_protocol::{Decoded, Protocol, Verdict};
 
-use crate::link::{Ended, LinkError};
-use crate::target::Target;
+use crate::link::Ended;
+use crate::target::{Target, TargetError};
 
 /// One request and what came back, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub fn transact<P: Protocol>(
     target: &mut dyn Target,
     request: &P::Request,
     scratch: &mut Vec<u8>,
-) -> Result<Transaction, LinkError> {
+) -> Result<Transaction, TargetError> {
     protocol.encode(request, scratch);
     let timing = target.timing();
     let exchange = target.link().transact(scratch, timing, |received| {
@@ -78,7 +78,7 @@ pub fn transact<P: Protocol>(
         exchange.ended,
     );
     if !expected_answer {
-        target.link().settle_before_next();
+        target.settle()?;
     }
     Ok(Transaction {
         request: protocol.render_request(request),

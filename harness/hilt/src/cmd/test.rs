@@ -81,7 +81,7 @@ impl TestCmd {
             command.env("HILT_SEED", seed.to_string());
         }
         if !nextest {
-            command.args(["--", "--nocapture"]);
+            command.args(["--", "--nocapture", "--test-threads", "1"]);
         }
         let status = command.status().context("cannot run cargo")?;
         if let Some(junit) = &self.junit {

@@ -253,7 +253,7 @@ impl<'t> Checker<'t> {
             elapsed: exchange.elapsed,
         };
         if !self.protocol.expects_response(request) {
-            self.target.link().settle_before_next();
+            self.target.settle()?;
         }
         Ok(checked)
     }

@@ -104,6 +104,17 @@ pub trait Target: Send {
     /// Checks that the target is still running.
     fn check_alive(&mut self) -> Result<(), TargetError>;
 
+    /// Makes sure the device ends the frame in progress before the next
+    /// request arrives: called after sending bytes that get no answer
+    /// (garbage, a broadcast), whose frame only a silence ends. The link
+    /// listens for a quiet line before the next request. (Watching QEMU's
+    /// UART FIFO over QMP as well was tried: polling QMP that often slowed a
+    /// loaded emulator until requests went unanswered.)
+    fn settle(&mut self) -> Result<(), TargetError> {
+        self.link().settle_before_next();
+        Ok(())
+    }
+
     /// Stops the target and releases everything it holds.
     fn shutdown(&mut self) -> Result<(), TargetError>;
 }

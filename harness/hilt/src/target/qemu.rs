@@ -164,7 +164,9 @@ fn wait_for_word(
         if interrupt::requested() {
             return Err(TargetError::Link(crate::link::LinkError::Interrupted));
         }
-        std::thread::sleep(Duration::from_micros(500));
+        // Each poll is a round trip through QEMU's main loop: keep them
+        // sparse enough not to slow the emulator they wait for.
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

@@ -4,6 +4,7 @@
 
 use hilt::firmware::{self, LM3S6965EVB};
 use hilt::suite::properties::{self, PropertyConfig, PropertyOutcome};
+use hilt::suite::sequences;
 
 use crate::target::{kind, model_name, start, Kind};
 
@@ -16,12 +17,13 @@ fn a_seeded_divergence_is_caught_and_shrunk() {
     let elf = firmware::build_variant(&LM3S6965EVB, &["seeded-divergence"])
         .unwrap_or_else(|e| panic!("{e}"));
     let mut target = start(Kind::Qemu, Some(elf));
+    let saved_dir = tempfile::tempdir().unwrap();
     let config = PropertyConfig {
         cases: 256,
         max_len: 24,
         // Fixed, so the test is repeatable; any seed finds it.
         seed: 2026,
-        save_to: None,
+        save_to: Some(saved_dir.path().to_owned()),
     };
     match properties::run(target.as_mut(), model_name(Kind::Qemu), &[], &config) {
         Err(PropertyOutcome::Failed(failure)) => {
@@ -41,6 +43,28 @@ fn a_seeded_divergence_is_caught_and_shrunk() {
                 "{}",
                 failure.transcript
             );
+            // Saved as a request list, and replayed first: with no random
+            // case at all, the saved sequence alone fails the next run.
+            let path = failure.saved.expect("the minimal sequence is saved");
+            let saved = sequences::load(saved_dir.path()).unwrap();
+            assert_eq!(saved.len(), 1);
+            assert_eq!(saved[0].path, path);
+            assert_eq!(saved[0].requests, failure.minimal);
+            let again = PropertyConfig {
+                cases: 0,
+                save_to: None,
+                ..config
+            };
+            match properties::run(target.as_mut(), model_name(Kind::Qemu), &saved, &again) {
+                Err(PropertyOutcome::Failed(replayed)) => {
+                    assert!(
+                        replayed.reason.starts_with("saved sequence"),
+                        "{}",
+                        replayed.reason
+                    );
+                }
+                other => panic!("the saved sequence did not fail the next run: {other:?}"),
+            }
         }
         Err(PropertyOutcome::Error(e)) => panic!("the suite could not run: {e}"),
         Ok(report) => panic!(
