@@ -15,7 +15,7 @@
 //! This is where the centre meets the Modbus plug-in: the only module of the
 //! library, besides `cmd/`, that names `hilt-modbus`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use hilt_modbus::model::{Expected, Model};
@@ -294,17 +294,4 @@ pub fn scenario(
         }
     }
     Ok(transcript)
-}
-
-/// The scenario files of a folder, sorted.
-pub fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>, SuiteError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| SuiteError::Script(format!("{}: {e}", dir.display())))?;
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
-    Ok(files)
 }

@@ -175,6 +175,23 @@ pub(crate) fn spawn_child(command: &mut Command) -> std::io::Result<Child> {
     command.spawn()
 }
 
+/// `Ok` while `child` runs; once it has ended, the error that says how,
+/// with its last words.
+pub(crate) fn still_running(
+    child: &mut Child,
+    what: &str,
+    stderr: &Tail,
+) -> Result<(), TargetError> {
+    match child.try_wait() {
+        Ok(Some(status)) => Err(TargetError::Exited {
+            what: what.to_owned(),
+            status,
+            stderr: stderr.text(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Asks a child to stop with SIGTERM, then kills it if it is still there
 /// after `grace`.
 pub(crate) fn stop_child(child: &mut Child, grace: Duration) {

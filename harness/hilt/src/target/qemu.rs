@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use qapi::{qmp, Qmp};
 
-use super::{spawn_child, stop_child, Tail, Target, TargetError};
+use super::{spawn_child, still_running, stop_child, Tail, Target, TargetError};
 use crate::interrupt;
 use crate::link::{SerialLink, Timing};
 
@@ -418,14 +418,7 @@ impl Target for QemuTarget {
     }
 
     fn check_alive(&mut self) -> Result<(), TargetError> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Err(TargetError::Exited {
-                what: "QEMU".into(),
-                status,
-                stderr: self.stderr.text(),
-            }),
-            _ => Ok(()),
-        }
+        still_running(&mut self.child, "QEMU", &self.stderr)
     }
 
     fn shutdown(&mut self) -> Result<(), TargetError> {

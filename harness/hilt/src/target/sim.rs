@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{spawn_child, stop_child, Tail, Target, TargetError};
+use super::{spawn_child, still_running, stop_child, Tail, Target, TargetError};
 use crate::link::{SerialLink, Timing};
 
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -150,14 +150,7 @@ impl Target for SimTarget {
     }
 
     fn check_alive(&mut self) -> Result<(), TargetError> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Err(TargetError::Exited {
-                what: "the simulation".into(),
-                status,
-                stderr: self.stderr.text(),
-            }),
-            _ => Ok(()),
-        }
+        still_running(&mut self.child, "the simulation", &self.stderr)
     }
 
     fn shutdown(&mut self) -> Result<(), TargetError> {
