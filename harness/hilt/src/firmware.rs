@@ -21,13 +21,7 @@ pub struct Board {
     pub package: &'static str,
     /// The crate's directory, relative to the source root.
     pub dir: &'static str,
-    /// Flash budget in bytes.
-    pub flash_budget: u64,
-    /// Static RAM budget in bytes (data, bss, uninit; the stack not counted).
-    pub ram_budget: u64,
 }
-
-const KIB: u64 = 1024;
 
 /// QEMU's Stellaris LM3S6965 evaluation board (Cortex-M3): the emulated board.
 pub const LM3S6965EVB: Board = Board {
@@ -35,8 +29,6 @@ pub const LM3S6965EVB: Board = Board {
     triple: "thumbv7m-none-eabi",
     package: "mbnode-lm3s6965evb",
     dir: "firmware-under-test/boards/lm3s6965evb",
-    flash_budget: 32 * KIB,
-    ram_budget: 16 * KIB,
 };
 
 /// ST NUCLEO-F401RE (Cortex-M4F): the real board.
@@ -45,12 +37,36 @@ pub const NUCLEO_F401RE: Board = Board {
     triple: "thumbv7em-none-eabihf",
     package: "mbnode-nucleo-f401re",
     dir: "firmware-under-test/boards/nucleo-f401re",
-    flash_budget: 32 * KIB,
-    ram_budget: 16 * KIB,
 };
 
 /// Every board the firmware is built for.
 pub const BOARDS: &[Board] = &[LM3S6965EVB, NUCLEO_F401RE];
+
+/// Where the budgets are, relative to the source root.
+pub const BUDGETS: &str = "firmware-under-test/budgets.toml";
+
+/// A board's budget, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Flash.
+    pub flash: u64,
+    /// Static RAM (data, bss, uninit; the stack not counted).
+    pub ram: u64,
+}
+
+/// Reads the checked-in budgets, one per board name.
+pub fn budgets(root: &Path) -> Result<std::collections::BTreeMap<String, Budget>, FirmwareError> {
+    let path = root.join(BUDGETS);
+    let text = std::fs::read_to_string(&path).map_err(|e| FirmwareError::Budgets {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| FirmwareError::Budgets {
+        path,
+        reason: e.to_string(),
+    })
+}
 
 /// Looks a board up by name.
 pub fn board(name: &str) -> Option<Board> {
@@ -60,6 +76,14 @@ pub fn board(name: &str) -> Option<Board> {
 /// Errors of building and measuring firmware.
 #[derive(Debug, thiserror::Error)]
 pub enum FirmwareError {
+    /// The budgets file is missing or malformed.
+    #[error("budgets file {path}: {reason}")]
+    Budgets {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (with line and field for a malformed file).
+        reason: String,
+    },
     /// hilt runs outside the source tree it was built from.
     #[error(
         "the firmware sources are not at {0}: pass --elf PATH, or run hilt from its source tree"
@@ -224,4 +248,39 @@ pub fn symbol(elf: &Path, name: &str) -> Result<Option<u64>, FirmwareError> {
         .symbols()
         .find(|s| s.name() == Ok(name))
         .map(|s| s.address()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budgets_from(text: &str) -> Result<std::collections::BTreeMap<String, Budget>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(BUDGETS);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        budgets(dir.path()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_checked_in_budgets_cover_every_board() {
+        let budgets = budgets(&source_root().unwrap()).unwrap();
+        for board in BOARDS {
+            let budget = budgets.get(board.name).expect("a budget per board");
+            assert!(budget.flash > 0 && budget.ram > 0);
+        }
+    }
+
+    #[test]
+    fn malformed_budgets_name_the_file_line_and_field() {
+        let ok = budgets_from("[a]\nflash = 1\nram = 2\n").unwrap();
+        assert_eq!(ok["a"], Budget { flash: 1, ram: 2 });
+        let err = budgets_from("[a]\nflash = 1\nrom = 2\n").unwrap_err();
+        assert!(
+            err.contains("budgets.toml") && err.contains("line 3") && err.contains("rom"),
+            "{err}"
+        );
+        let err = budgets_from("[a]\nflash = \"big\"\nram = 2\n").unwrap_err();
+        assert!(err.contains("line 2") && err.contains("flash"), "{err}");
+    }
 }

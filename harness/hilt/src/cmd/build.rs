@@ -7,8 +7,8 @@ use clap::Args;
 use hilt::firmware::{self, Board, BOARDS};
 
 /// Build the firmware under test for each board and print the flash and
-/// static RAM it takes against its budget. Fails when a build fails or a
-/// budget is exceeded.
+/// static RAM it takes against its budget (firmware-under-test/budgets.toml).
+/// Fails when a build fails or a budget is exceeded.
 #[derive(Debug, Args)]
 pub struct BuildCmd {
     /// Build only this board (repeatable); all boards by default.
@@ -36,6 +36,7 @@ impl BuildCmd {
                 .filter_map(|n| firmware::board(n))
                 .collect()
         };
+        let budgets = firmware::budgets(&firmware::source_root()?)?;
         let mut over = Vec::new();
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -47,17 +48,23 @@ impl BuildCmd {
             eprintln!("hilt: building {}", board.name);
             let elf = firmware::build(board)?;
             let size = firmware::footprint(&elf)?;
+            let Some(budget) = budgets.get(board.name) else {
+                bail!(firmware::FirmwareError::Budgets {
+                    path: firmware::BUDGETS.into(),
+                    reason: format!("no budget for board {}", board.name),
+                });
+            };
             writeln!(
                 out,
                 "{:<15} {:>7} ({:>6}) {:>7} ({:>6})  {}",
                 board.name,
                 size.flash,
-                board.flash_budget,
+                budget.flash,
                 size.ram,
-                board.ram_budget,
+                budget.ram,
                 elf.display()
             )?;
-            if size.flash > board.flash_budget || size.ram > board.ram_budget {
+            if size.flash > budget.flash || size.ram > budget.ram {
                 over.push(board.name);
             }
         }
