@@ -53,6 +53,8 @@ pub struct Budget {
     pub flash: u64,
     /// Static RAM (data, bss, uninit; the stack not counted).
     pub ram: u64,
+    /// The stack's high-water mark, for boards whose stack is measured.
+    pub stack: Option<u64>,
 }
 
 /// Reads the checked-in budgets, one per board name.
@@ -236,6 +238,31 @@ pub fn footprint(elf: &Path) -> Result<Footprint, FirmwareError> {
     Ok(sizes)
 }
 
+/// The value cortex-m-rt's `paint-stack` fills the stack with at boot.
+pub const STACK_PAINT: u32 = 0xCCCC_CCCC;
+
+/// The stack's region `[bottom, top)` from the ELF's `_stack_end` and
+/// `_stack_start` (the stack grows down from `top`).
+pub fn stack_region(elf: &Path) -> Result<Option<(u64, u64)>, FirmwareError> {
+    Ok(
+        match (symbol(elf, "_stack_end")?, symbol(elf, "_stack_start")?) {
+            (Some(bottom), Some(top)) if bottom < top => Some((bottom, top)),
+            _ => None,
+        },
+    )
+}
+
+/// The deepest the stack has been, in bytes, from a dump of its region
+/// (little-endian words, `bottom` first): everything from the lowest word
+/// that no longer holds [`STACK_PAINT`] up to the top was used.
+pub fn stack_high_water(dump: &[u8]) -> u64 {
+    let untouched = dump
+        .chunks_exact(4)
+        .take_while(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) == STACK_PAINT)
+        .count();
+    (dump.len() - untouched * 4) as u64
+}
+
 /// The address of a symbol of the ELF, if it has one by that name.
 pub fn symbol(elf: &Path, name: &str) -> Result<Option<u64>, FirmwareError> {
     let elf_err = |reason: String| FirmwareError::Elf {
@@ -263,6 +290,17 @@ mod tests {
     }
 
     #[test]
+    fn high_water_mark_from_a_painted_dump() {
+        let paint = STACK_PAINT.to_le_bytes();
+        let mut dump: Vec<u8> = paint.iter().copied().cycle().take(64).collect();
+        assert_eq!(stack_high_water(&dump), 0);
+        dump[40] = 0;
+        assert_eq!(stack_high_water(&dump), 24);
+        dump[3] = 0;
+        assert_eq!(stack_high_water(&dump), 64);
+    }
+
+    #[test]
     fn the_checked_in_budgets_cover_every_board() {
         let budgets = budgets(&source_root().unwrap()).unwrap();
         for board in BOARDS {
@@ -274,7 +312,14 @@ mod tests {
     #[test]
     fn malformed_budgets_name_the_file_line_and_field() {
         let ok = budgets_from("[a]\nflash = 1\nram = 2\n").unwrap();
-        assert_eq!(ok["a"], Budget { flash: 1, ram: 2 });
+        assert_eq!(
+            ok["a"],
+            Budget {
+                flash: 1,
+                ram: 2,
+                stack: None
+            }
+        );
         let err = budgets_from("[a]\nflash = 1\nrom = 2\n").unwrap_err();
         assert!(
             err.contains("budgets.toml") && err.contains("line 3") && err.contains("rom"),

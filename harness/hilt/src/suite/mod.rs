@@ -295,3 +295,34 @@ pub fn scenario(
     }
     Ok(transcript)
 }
+
+/// Sends `requests` random requests (the property suite's generator,
+/// following the model's state) after one reset and none between, each
+/// checked against the model: a long run, for soaking and for measuring
+/// what a single boot goes through (its stack, say). Returns the number
+/// of requests sent.
+pub fn long_run(
+    target: &mut dyn Target,
+    model_name: &str,
+    requests: usize,
+    seed: u64,
+) -> Result<u64, SuiteError> {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    );
+    let mut checker = Checker::new(target, model_name);
+    checker.reset()?;
+    for _ in 0..requests {
+        let request = hilt_modbus::strategy::any_request_for(checker.model())
+            .new_tree(&mut runner)
+            .map_err(|e| SuiteError::Script(format!("generating a request: {e}")))?
+            .current();
+        checker.step(&request)?;
+    }
+    Ok(checker.requests)
+}

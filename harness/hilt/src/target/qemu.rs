@@ -365,6 +365,20 @@ impl QemuTarget {
         })
     }
 
+    /// Reads `len` bytes of the machine's memory from `address`, through
+    /// QMP's `pmemsave` (to a file in the target's private directory).
+    pub fn read_memory(&mut self, address: u64, len: u64) -> Result<Vec<u8>, TargetError> {
+        let file = self._dir.path().join("memory.bin");
+        self.execute(&qmp::pmemsave {
+            val: address,
+            size: len,
+            filename: file.to_string_lossy().into_owned(),
+        })?;
+        let bytes = std::fs::read(&file).map_err(|e| qmp_error("pmemsave", e))?;
+        let _ = std::fs::remove_file(&file);
+        Ok(bytes)
+    }
+
     /// The QEMU process id (for tests that check nothing is left behind).
     pub fn pid(&self) -> u32 {
         self.child.id()
