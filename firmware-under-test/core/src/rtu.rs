@@ -107,12 +107,21 @@ impl Receiver {
         )
     }
 
-    /// Discards the frame in progress (bytes were lost below us, for example
-    /// in a full receive queue): it will end as an overrun.
-    pub fn mark_lost(&mut self) {
-        if self.active {
-            self.overrun = true;
+    /// Bytes were lost below us (a receiver overrun, a full receive queue)
+    /// just before `at_us`. Like [`Receiver::feed`], first ends the frame
+    /// before if the line had been silent long enough; then the frame the
+    /// lost bytes belong to (the one in progress, or a new one) will end as
+    /// an overrun, whatever else arrives in it.
+    pub fn lose(&mut self, at_us: u32, mut on_frame: impl FnMut(Received<'_>)) {
+        if let Some(done) = self.poll(at_us) {
+            on_frame(done);
         }
+        if !self.active {
+            self.active = true;
+            self.len = 0;
+        }
+        self.overrun = true;
+        self.last_at = at_us;
     }
 
     /// Appends one byte; returns the frame if this byte completes it early.
@@ -256,6 +265,39 @@ mod tests {
         let frame = [0x01, 0x03, 0x00, 0x00, 0x00, 0x04, 0x44, 0x09];
         assert_eq!(
             collect(&mut rx, &timed(&frame, 10_000, 1)),
+            [frame.to_vec()]
+        );
+    }
+
+    #[test]
+    fn lost_bytes_spoil_their_own_frame_only() {
+        let frame = [0x01, 0x03, 0x00, 0x00, 0x00, 0x04, 0x44, 0x09];
+        // A loss inside a frame: it ends as an overrun, however it ends.
+        let mut rx = Receiver::new(1750);
+        let mut got = collect(&mut rx, &timed(&frame[..4], 0, 10));
+        rx.lose(50, |_| got.push(b"EARLY".to_vec()));
+        got.extend(collect(&mut rx, &timed(&frame[4..], 60, 10)));
+        assert!(got.is_empty());
+        assert_eq!(rx.poll(100 + 1750), Some(Received::Overrun));
+        // A loss after a silence belongs to the next frame: the frame before
+        // it ends normally first.
+        let mut rx = Receiver::new(1750);
+        let unknown = [0x01, 0x42, 0x00, 0x01];
+        let mut got = collect(&mut rx, &timed(&unknown, 0, 10));
+        rx.lose(5000, |f| got.push(std::format!("{f:?}").into_bytes()));
+        assert_eq!(
+            got,
+            [std::format!("{:?}", Received::Frame(&unknown)).into_bytes()]
+        );
+        let more = collect(&mut rx, &timed(&frame, 5010, 10));
+        assert!(
+            more.is_empty(),
+            "a frame that lost its start is not a frame"
+        );
+        assert_eq!(rx.poll(5100 + 1750), Some(Received::Overrun));
+        // And the receiver is back to normal.
+        assert_eq!(
+            collect(&mut rx, &timed(&frame, 20_000, 10)),
             [frame.to_vec()]
         );
     }

@@ -83,17 +83,18 @@ pub fn run<B: Board>() -> ! {
         // `now` really was silent.
         let now = clock::now_us::<B>();
         match rxq::pop() {
-            Some(Incoming::Byte {
+            Some(Incoming {
                 byte,
                 at_us,
-                lost_after,
+                lost_before,
             }) => {
-                receiver.feed(byte, at_us, &mut answer);
-                if lost_after {
-                    receiver.mark_lost();
+                // Lost bytes arrived just before this one: they spoil its
+                // frame, not one a silence had already ended.
+                if lost_before {
+                    receiver.lose(at_us, &mut answer);
                 }
+                receiver.feed(byte, at_us, &mut answer);
             }
-            Some(Incoming::Lost) => receiver.mark_lost(),
             None => {
                 if let Some(frame) = receiver.poll(now) {
                     answer(frame);

@@ -5,11 +5,12 @@
 //! take a short critical section (a `PRIMASK` toggle on a single core), so
 //! the queue needs no `unsafe`.
 //!
-//! Lost bytes are recorded where they were lost: on the last byte queued
-//! before them (`lost_after`), or, with the queue empty, as a [`Incoming::Lost`]
-//! ahead of the next byte. The main loop then calls
-//! [`Receiver::mark_lost`](mbnode_core::rtu::Receiver::mark_lost) at the
-//! right point, so the frame that lost bytes ends as an overrun.
+//! Lost bytes (a receiver overrun, a full queue) are recorded on the byte
+//! that follows them (`lost_before`): the UART reports an overrun with the
+//! next byte it receives, and the bytes were lost just before it. The main
+//! loop then calls [`Receiver::lose`](mbnode_core::rtu::Receiver::lose) with
+//! that byte's time, which first ends a frame that a silence had already
+//! ended, so only the frame that lost bytes ends as an overrun.
 //!
 //! Capacity: the main loop stops taking bytes while it sends an answer
 //! (blocking, up to 256 bytes, 22 ms at 115200 baud), and a master that does
@@ -26,34 +27,30 @@ use crate::{Board, RxEvent};
 /// How many received bytes the queue holds.
 pub(crate) const CAPACITY: usize = 512;
 
-/// What the main loop takes out of the queue.
+/// What the main loop takes out of the queue: a byte, the time it was read
+/// (microseconds, see [`clock::now_us`](crate::clock::now_us)), and whether
+/// bytes were lost right before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Incoming {
-    /// A byte, the time it was read (microseconds, see
-    /// [`clock::now_us`](crate::clock::now_us)), and whether bytes were lost
-    /// right after it.
-    Byte {
-        /// The byte.
-        byte: u8,
-        /// When the interrupt read it.
-        at_us: u32,
-        /// Bytes were lost between this byte and the next.
-        lost_after: bool,
-    },
-    /// Bytes were lost before the next byte.
-    Lost,
+pub(crate) struct Incoming {
+    /// The byte.
+    pub(crate) byte: u8,
+    /// When the interrupt read it.
+    pub(crate) at_us: u32,
+    /// Bytes were lost between the byte before and this one.
+    pub(crate) lost_before: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Stamped {
     at_us: u32,
     byte: u8,
-    lost_after: bool,
+    lost_before: bool,
 }
 
 #[derive(Debug)]
 struct Queue {
     bytes: Deque<Stamped, CAPACITY>,
+    /// Bytes were lost since the last one queued: the next one says so.
     lost_before_next: bool,
 }
 
@@ -64,26 +61,22 @@ static QUEUE: Mutex<RefCell<Queue>> = Mutex::new(RefCell::new(Queue {
 
 impl Queue {
     fn lost(&mut self) {
-        match self.bytes.back_mut() {
-            Some(last) => last.lost_after = true,
-            None => self.lost_before_next = true,
-        }
+        self.lost_before_next = true;
     }
 
     fn push(&mut self, byte: u8, at_us: u32) {
         let stamped = Stamped {
             at_us,
             byte,
-            lost_after: false,
+            lost_before: self.lost_before_next,
         };
-        if self.bytes.push_back(stamped).is_err() {
-            self.lost();
+        match self.bytes.push_back(stamped) {
+            Ok(()) => self.lost_before_next = false,
+            Err(_) => self.lost(),
         }
     }
 }
 
-/// Queues every byte board `B`'s receiver holds, all stamped `at_us`.
-/// Called from the UART interrupt.
 pub(crate) fn receive<B: Board>(at_us: u32) {
     critical_section::with(|cs| {
         let mut queue = QUEUE.borrow_ref_mut(cs);
@@ -98,28 +91,18 @@ pub(crate) fn receive<B: Board>(at_us: u32) {
 pub(crate) fn pop() -> Option<Incoming> {
     critical_section::with(|cs| {
         let mut queue = QUEUE.borrow_ref_mut(cs);
-        if queue.lost_before_next {
-            queue.lost_before_next = false;
-            return Some(Incoming::Lost);
-        }
-        queue.bytes.pop_front().map(|s| Incoming::Byte {
+        queue.bytes.pop_front().map(|s| Incoming {
             byte: s.byte,
             at_us: s.at_us,
-            lost_after: s.lost_after,
+            lost_before: s.lost_before,
         })
     })
 }
 
-/// Sleeps until the next interrupt (a received byte, or the next SysTick
-/// within a millisecond), unless something is queued already.
-///
-/// The check and the `WFI` run with interrupts masked: an interrupt that
-/// arrives between them stays pending, and a pending interrupt ends `WFI`
-/// even while masked, so no byte can wait a whole tick unnoticed.
 pub(crate) fn sleep_unless_pending() {
     critical_section::with(|cs| {
         let queue = QUEUE.borrow_ref(cs);
-        if queue.bytes.is_empty() && !queue.lost_before_next {
+        if queue.bytes.is_empty() {
             cortex_m::asm::wfi();
         }
     });
