@@ -255,6 +255,11 @@ impl Node {
         self.counters
     }
 
+    /// The 32 coils, coil 0 in bit 0.
+    pub fn coils(&self) -> u32 {
+        self.coils
+    }
+
     /// Whether the node is in listen-only mode.
     pub fn listen_only(&self) -> bool {
         self.listen_only
