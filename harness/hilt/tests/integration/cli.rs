@@ -186,15 +186,44 @@ fn master_round_trip(path: &str, request: &[u8], answer_len: usize) -> Vec<u8> {
     answer
 }
 
-fn serve(target: &str, extra: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(hilt_bin())
-        .args(["serve", "--target", target])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hilt serve");
+/// A `hilt serve` started by a test, killed when the test ends, even by a
+/// failed assertion (a `Child` is not killed when dropped, and a leftover
+/// hilt would keep its emulator running).
+struct Served(std::process::Child);
+
+impl std::ops::Deref for Served {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Served {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn serve(target: &str, extra: &[&str]) -> (Served, String) {
+    let mut child = Served(
+        Command::new(hilt_bin())
+            .args(["serve", "--target", target])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hilt serve"),
+    );
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
