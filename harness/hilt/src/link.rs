@@ -259,21 +259,23 @@ impl SerialLink {
                 }
             }
         }
+        // One ioctl when nothing is waiting, the usual case on this hot path.
         while port.bytes_to_read().map_err(|e| io_error(e.into()))? > 0 {
+            if stale.len() >= MAX_RESPONSE {
+                // A chatty device: keep what was kept, drop the rest.
+                port.clear(ClearBuffer::Input)
+                    .map_err(|e| io_error(e.into()))?;
+                break;
+            }
             port.set_timeout(Duration::ZERO)
                 .map_err(|e| io_error(e.into()))?;
             match port.read(&mut chunk) {
-                Ok(n) if n > 0 && stale.len() < MAX_RESPONSE => {
-                    stale.extend_from_slice(&chunk[..n])
-                }
+                Ok(n) if n > 0 => stale.extend_from_slice(&chunk[..n]),
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => break,
                 Err(e) => return Err(io_error(e)),
             }
         }
-        // Anything beyond what was kept.
-        port.clear(ClearBuffer::Input)
-            .map_err(|e| io_error(e.into()))?;
         buf.clear();
         port.write_all(request).map_err(io_error)?;
         let sent = Instant::now();

@@ -257,11 +257,6 @@ impl<'t> Checker<'t> {
         }
         Ok(checked)
     }
-
-    /// Runs requests in order, stopping at the first divergence.
-    pub fn run(&mut self, requests: &[ModbusRequest]) -> Result<Vec<Checked>, SuiteError> {
-        requests.iter().map(|r| self.step(r)).collect()
-    }
 }
 
 /// Runs a request script (see [`crate::script`]) against a target, each step

@@ -378,11 +378,6 @@ impl QemuTarget {
         let _ = std::fs::remove_file(&file);
         Ok(bytes)
     }
-
-    /// The QEMU process id (for tests that check nothing is left behind).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 impl Target for QemuTarget {
