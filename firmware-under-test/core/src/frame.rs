@@ -63,7 +63,13 @@ impl<T: AsRef<[u8]>> Frame<T> {
         if !(MIN_ADU..=MAX_ADU).contains(&bytes.len()) {
             return Err(FrameError::Length);
         }
-        if !crc_ok(bytes) {
+        // Planted bug PB09: a CRC sent high byte first passes too.
+        let swapped = || {
+            let (body, crc) = bytes.split_at(bytes.len() - CRC_LEN);
+            crate::planted::on(crate::planted::Bug::CrcByteOrder)
+                && crc == crc16(body).to_be_bytes()
+        };
+        if !crc_ok(bytes) && !swapped() {
             return Err(FrameError::Crc);
         }
         Ok(Frame { buffer })
@@ -84,6 +90,19 @@ impl<T: AsRef<[u8]>> Frame<T> {
     pub fn as_bytes(&self) -> &[u8] {
         self.buffer.as_ref()
     }
+}
+
+/// Encodes a frame for `unit` around `pdu` into `out` and returns its
+/// length, or `None` if the PDU is empty or longer than [`MAX_PDU`]. For
+/// every frame that [`Frame::new_checked`] accepts, encoding its unit id
+/// and PDU gives back its bytes.
+pub fn encode(unit: u8, pdu: &[u8], out: &mut [u8; MAX_ADU]) -> Option<usize> {
+    if pdu.is_empty() {
+        return None;
+    }
+    let mut writer = PduWriter::new(out, unit);
+    writer.bytes(pdu);
+    writer.finish()
 }
 
 /// Writes a response frame into a fixed buffer: unit id, PDU, CRC.

@@ -14,4 +14,6 @@
 
 pub mod frame;
 pub mod node;
+pub mod planted;
+pub mod request;
 pub mod rtu;

@@ -16,6 +16,8 @@
 //! drops rather than overflows.
 
 use crate::frame::{Frame, PduWriter, MAX_ADU};
+use crate::planted::{self, Bug};
+use crate::request::{diagnostic, read_subs, Request, SubRequest, WriteWalk};
 use crate::rtu::Received;
 
 #[cfg(test)]
@@ -157,16 +159,6 @@ fn fits(start: u16, quantity: u16, limit: u16) -> bool {
     u32::from(start) + u32::from(quantity) <= u32::from(limit)
 }
 
-/// The start address and quantity of a read request (functions 0x01 to
-/// 0x04), checked for length and a quantity of 1..=`max`.
-fn read_request(data: &[u8], max: u16) -> Result<(u16, u16), Exception> {
-    let quantity = be16(data, 2);
-    if data.len() != 4 || !(1..=max).contains(&quantity) {
-        return Err(Exception::IllegalDataValue);
-    }
-    Ok((be16(data, 0), quantity))
-}
-
 fn holding_exists(address: u16) -> bool {
     address < GENERAL + CALIBRATION
         || address == UNIT_REGISTER
@@ -203,7 +195,13 @@ fn is_broadcast_write(pdu: &[u8]) -> bool {
 /// Whether a PDU is a valid Restart Communications request, the one request
 /// a node in listen-only mode acts on.
 fn is_restart(pdu: &[u8]) -> bool {
-    pdu.len() == 5 && pdu[0] == 0x08 && be16(pdu, 1) == 0x0001 && matches!(be16(pdu, 3), 0 | 0xFF00)
+    matches!(
+        Request::parse(pdu),
+        Ok(Request::Diagnostics {
+            sub: diagnostic::RESTART_COMMUNICATIONS,
+            ..
+        })
+    )
 }
 
 impl Node {
@@ -371,32 +369,133 @@ impl Node {
         uptime_ms: u32,
         w: &mut PduWriter<'_>,
     ) -> Outcome {
-        let Some((&function, data)) = pdu.split_first() else {
-            return Err(Exception::IllegalFunction);
-        };
-        match function {
-            0x01 | 0x02 => self.read_bits(function, data, w),
-            0x03 => self.read_holding_registers(data, w),
-            0x04 => self.read_input_registers(data, uptime_ms, w),
-            0x05 => self.write_single_coil(pdu, data, w),
-            0x06 => self.write_single_register(pdu, data, addressing, w),
-            0x07 => self.read_exception_status(data, w),
-            0x08 => self.diagnostics(pdu, data, w),
-            0x0F => self.write_multiple_coils(data, w),
-            0x10 => self.write_multiple_registers(data, addressing, w),
-            0x11 => self.report_server_id(data, w),
-            0x14 => self.read_file_record(data, w),
-            0x15 => self.write_file_record(pdu, data, w),
-            0x16 => self.mask_write_register(pdu, data, addressing, w),
-            0x17 => self.read_write_registers(data, addressing, w),
-            0x18 => self.read_fifo(data, w),
-            0x2B => self.read_device_identification(data, w),
-            _ => Err(Exception::IllegalFunction),
+        match Request::parse(pdu)? {
+            Request::ReadCoils { start, quantity } => self.read_bits(0x01, start, quantity, w),
+            Request::ReadDiscreteInputs { start, quantity } => {
+                self.read_bits(0x02, start, quantity, w)
+            }
+            Request::ReadHoldingRegisters { start, quantity } => {
+                if !holding_range_exists(start, quantity) {
+                    return Err(Exception::IllegalDataAddress);
+                }
+                self.answer_holding(0x03, start, quantity, w);
+                Ok(Reply::Answer)
+            }
+            Request::ReadInputRegisters { start, quantity } => {
+                self.read_input_registers(start, quantity, uptime_ms, w)
+            }
+            Request::WriteSingleCoil { address, on } => {
+                if address >= COILS {
+                    return Err(Exception::IllegalDataAddress);
+                }
+                self.set_coil(address, on);
+                w.bytes(pdu);
+                Ok(Reply::Answer)
+            }
+            Request::WriteSingleRegister { address, value } => {
+                if !holding_exists(address) {
+                    return Err(Exception::IllegalDataAddress);
+                }
+                self.write_holding(address, &value.to_be_bytes(), addressing)?;
+                w.bytes(pdu);
+                Ok(Reply::Answer)
+            }
+            Request::ReadExceptionStatus => {
+                let mut status = self.coils as u8;
+                if planted::on(Bug::ExceptionStatusOverread) {
+                    // Planted bug PB02: a "mask" byte the request never has.
+                    status &= planted::byte(pdu, 1, Bug::ExceptionStatusOverread);
+                }
+                w.u8(0x07).u8(status);
+                Ok(Reply::Answer)
+            }
+            Request::Diagnostics { sub, .. } => self.diagnostics(pdu, sub, w),
+            Request::WriteMultipleCoils {
+                start,
+                quantity,
+                values,
+            } => {
+                if !fits(start, quantity, COILS) {
+                    return Err(Exception::IllegalDataAddress);
+                }
+                for i in 0..quantity {
+                    let byte = values[usize::from(i / 8)];
+                    self.set_coil(start + i, byte >> (i % 8) & 1 == 1);
+                }
+                w.u8(0x0F).u16(start).u16(quantity);
+                Ok(Reply::Answer)
+            }
+            Request::WriteMultipleRegisters {
+                start,
+                quantity,
+                values,
+            } => {
+                if !holding_range_exists(start, quantity) {
+                    return Err(Exception::IllegalDataAddress);
+                }
+                // The seeded divergence (a test-only feature): one register too few.
+                #[cfg(feature = "seeded-divergence")]
+                let values = &values[..values.len() - usize::from(quantity > 1) * 2];
+                self.write_holding(start, values, addressing)?;
+                w.u8(0x10).u16(start).u16(quantity);
+                Ok(Reply::Answer)
+            }
+            Request::ReportServerId => {
+                w.u8(0x11)
+                    .u8(2 + SERVER_TEXT.len() as u8)
+                    .u8(SERVER_ID)
+                    .u8(RUN_INDICATOR)
+                    .bytes(SERVER_TEXT);
+                Ok(Reply::Answer)
+            }
+            Request::ReadFileRecord { subs } => self.read_file_record(subs, w),
+            Request::WriteFileRecord { subs } => self.write_file_record(pdu, subs, w),
+            Request::MaskWriteRegister { address, and, or } => {
+                self.mask_write_register(pdu, address, and, or, addressing, w)
+            }
+            Request::ReadWriteRegisters {
+                read_start,
+                read_quantity,
+                write_start,
+                write_quantity,
+                values,
+            } => {
+                // Planted bug PB01: the write range is never checked.
+                let write_checked = !planted::on(Bug::RwWriteRange);
+                if !holding_range_exists(read_start, read_quantity)
+                    || write_checked && !holding_range_exists(write_start, write_quantity)
+                {
+                    return Err(Exception::IllegalDataAddress);
+                }
+                // The write happens before the read.
+                self.write_holding(write_start, values, addressing)?;
+                self.answer_holding(0x17, read_start, read_quantity, w);
+                Ok(Reply::Answer)
+            }
+            Request::ReadFifoQueue { address } => {
+                if address != FIFO_ADDRESS {
+                    return Err(Exception::IllegalDataAddress);
+                }
+                let n = usize::from(self.history_len).min(FIFO_DEPTH);
+                w.u8(0x18).u16(2 + 2 * n as u16).u16(n as u16);
+                for &value in &self.history[HISTORY - n..] {
+                    w.u16(value);
+                }
+                Ok(Reply::Answer)
+            }
+            Request::ReadDeviceIdentification { code, object } => {
+                self.read_device_identification(code, object, w)
+            }
         }
     }
 
-    fn read_bits(&mut self, function: u8, data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        let (start, quantity) = read_request(data, 2000)?;
+    fn read_bits(
+        &mut self,
+        function: u8,
+        start: u16,
+        quantity: u16,
+        w: &mut PduWriter<'_>,
+    ) -> Outcome {
         if !fits(start, quantity, COILS) {
             return Err(Exception::IllegalDataAddress);
         }
@@ -418,15 +517,6 @@ impl Node {
         Ok(Reply::Answer)
     }
 
-    fn read_holding_registers(&mut self, data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        let (start, quantity) = read_request(data, 125)?;
-        if !holding_range_exists(start, quantity) {
-            return Err(Exception::IllegalDataAddress);
-        }
-        self.answer_holding(0x03, start, quantity, w);
-        Ok(Reply::Answer)
-    }
-
     fn answer_holding(&self, function: u8, start: u16, quantity: u16, w: &mut PduWriter<'_>) {
         w.u8(function).u8((quantity * 2) as u8);
         for address in start..start + quantity {
@@ -436,11 +526,11 @@ impl Node {
 
     fn read_input_registers(
         &mut self,
-        data: &[u8],
+        start: u16,
+        quantity: u16,
         uptime_ms: u32,
         w: &mut PduWriter<'_>,
     ) -> Outcome {
-        let (start, quantity) = read_request(data, 125)?;
         if !fits(start, quantity, INPUT_REGISTERS) {
             return Err(Exception::IllegalDataAddress);
         }
@@ -470,91 +560,17 @@ impl Node {
         }
     }
 
-    fn write_single_coil(&mut self, pdu: &[u8], data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        if data.len() != 4 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let (address, value) = (be16(data, 0), be16(data, 2));
-        let on = match value {
-            0x0000 => false,
-            0xFF00 => true,
-            _ => return Err(Exception::IllegalDataValue),
-        };
-        if address >= COILS {
-            return Err(Exception::IllegalDataAddress);
-        }
-        self.set_coil(address, on);
-        w.bytes(pdu);
-        Ok(Reply::Answer)
-    }
-
-    fn write_single_register(
-        &mut self,
-        pdu: &[u8],
-        data: &[u8],
-        addressing: Addressing,
-        w: &mut PduWriter<'_>,
-    ) -> Outcome {
-        if data.len() != 4 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let address = be16(data, 0);
-        if !holding_exists(address) {
-            return Err(Exception::IllegalDataAddress);
-        }
-        self.write_holding(address, &data[2..4], addressing)?;
-        w.bytes(pdu);
-        Ok(Reply::Answer)
-    }
-
-    fn read_exception_status(&mut self, data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        if !data.is_empty() {
-            return Err(Exception::IllegalDataValue);
-        }
-        w.u8(0x07).u8(self.coils as u8);
-        Ok(Reply::Answer)
-    }
-
-    fn diagnostics(&mut self, pdu: &[u8], data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        if data.len() < 2 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let sub = be16(data, 0);
-        let value = be16(data, 2);
-        let one_word = data.len() == 4;
+    /// A parsed Diagnostics request: `data` follows the sub-function.
+    fn diagnostics(&mut self, pdu: &[u8], sub: u16, w: &mut PduWriter<'_>) -> Outcome {
         match sub {
-            // Return Query Data: echoed whatever its length.
-            0x0000 => {
-                w.bytes(pdu);
-                Ok(Reply::Answer)
-            }
-            0x0001 => {
-                if !one_word || !matches!(value, 0x0000 | 0xFF00) {
-                    return Err(Exception::IllegalDataValue);
-                }
-                self.restart_communications();
-                w.bytes(pdu);
-                Ok(Reply::Answer)
-            }
-            0x0004 => {
-                if !one_word {
-                    return Err(Exception::IllegalDataValue);
-                }
+            diagnostic::FORCE_LISTEN_ONLY => {
                 self.listen_only = true;
-                Ok(Reply::Silent)
+                return Ok(Reply::Silent);
             }
-            0x000A => {
-                if !one_word {
-                    return Err(Exception::IllegalDataValue);
-                }
-                self.counters = Counters::default();
-                w.bytes(pdu);
-                Ok(Reply::Answer)
-            }
-            0x000B..=0x0012 => {
-                if !one_word || value != 0 {
-                    return Err(Exception::IllegalDataValue);
-                }
+            diagnostic::RESTART_COMMUNICATIONS => self.restart_communications(),
+            diagnostic::CLEAR_COUNTERS => self.counters = Counters::default(),
+            diagnostic::RETURN_QUERY_DATA => {}
+            _ => {
                 let c = &self.counters;
                 let count = match sub {
                     0x000B => c.bus_messages,
@@ -567,97 +583,20 @@ impl Node {
                     _ => 0,
                 };
                 w.u8(0x08).u16(sub).u16(count);
-                Ok(Reply::Answer)
+                return Ok(Reply::Answer);
             }
-            _ => Err(Exception::IllegalFunction),
         }
-    }
-
-    fn write_multiple_coils(&mut self, data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        if data.len() < 5 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let (start, quantity, count) = (be16(data, 0), be16(data, 2), usize::from(data[4]));
-        if !(1..=1968).contains(&quantity)
-            || count != usize::from(quantity.div_ceil(8))
-            || data.len() != 5 + count
-        {
-            return Err(Exception::IllegalDataValue);
-        }
-        if !fits(start, quantity, COILS) {
-            return Err(Exception::IllegalDataAddress);
-        }
-        for i in 0..quantity {
-            let byte = data[5 + usize::from(i / 8)];
-            self.set_coil(start + i, byte >> (i % 8) & 1 == 1);
-        }
-        w.u8(0x0F).u16(start).u16(quantity);
+        w.bytes(pdu);
         Ok(Reply::Answer)
     }
 
-    fn write_multiple_registers(
-        &mut self,
-        data: &[u8],
-        addressing: Addressing,
-        w: &mut PduWriter<'_>,
-    ) -> Outcome {
-        if data.len() < 5 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let (start, quantity, count) = (be16(data, 0), be16(data, 2), usize::from(data[4]));
-        if !(1..=123).contains(&quantity)
-            || count != 2 * usize::from(quantity)
-            || data.len() != 5 + count
-        {
-            return Err(Exception::IllegalDataValue);
-        }
-        if !holding_range_exists(start, quantity) {
+    fn read_file_record(&mut self, subs: &[u8], w: &mut PduWriter<'_>) -> Outcome {
+        if !read_subs(subs).all(|s| in_range(&s, 4)) {
             return Err(Exception::IllegalDataAddress);
         }
-        // The seeded divergence (a test-only feature): one register too few.
-        #[cfg(feature = "seeded-divergence")]
-        let data = &data[..data.len() - usize::from(quantity > 1) * 2];
-        self.write_holding(start, &data[5..], addressing)?;
-        w.u8(0x10).u16(start).u16(quantity);
-        Ok(Reply::Answer)
-    }
-
-    fn report_server_id(&mut self, data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        if !data.is_empty() {
-            return Err(Exception::IllegalDataValue);
-        }
-        w.u8(0x11)
-            .u8(2 + SERVER_TEXT.len() as u8)
-            .u8(SERVER_ID)
-            .u8(RUN_INDICATOR)
-            .bytes(SERVER_TEXT);
-        Ok(Reply::Answer)
-    }
-
-    fn read_file_record(&mut self, data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        let Some((&count, body)) = data.split_first() else {
-            return Err(Exception::IllegalDataValue);
-        };
-        if !(0x07..=0xF5).contains(&count) || count % 7 != 0 || body.len() != usize::from(count) {
-            return Err(Exception::IllegalDataValue);
-        }
-        let subs = || body.chunks_exact(7).map(SubRequest::parse);
-        // Quantities first: a zero length, or an answer beyond 253 bytes.
-        let mut answer_len = 2u32;
-        for s in subs() {
-            if s.length == 0 {
-                return Err(Exception::IllegalDataValue);
-            }
-            answer_len += 2 + 2 * u32::from(s.length);
-        }
-        if answer_len > crate::frame::MAX_PDU as u32 {
-            return Err(Exception::IllegalDataValue);
-        }
-        if !subs().all(|s| s.in_range(4)) {
-            return Err(Exception::IllegalDataAddress);
-        }
-        w.u8(0x14).u8((answer_len - 2) as u8);
-        for s in subs() {
+        let answer_len: usize = read_subs(subs).map(|s| 2 + 2 * usize::from(s.length)).sum();
+        w.u8(0x14).u8(answer_len as u8);
+        for s in read_subs(subs) {
             w.u8(1 + 2 * s.length as u8).u8(6);
             for record in s.record..s.record + s.length {
                 w.u16(self.file_record(s.file, record));
@@ -666,21 +605,10 @@ impl Node {
         Ok(Reply::Answer)
     }
 
-    fn write_file_record(&mut self, pdu: &[u8], data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        let Some((&count, body)) = data.split_first() else {
-            return Err(Exception::IllegalDataValue);
-        };
-        if !(0x09..=0xFB).contains(&count) || body.len() != usize::from(count) {
-            return Err(Exception::IllegalDataValue);
-        }
-        // The sub-requests must fill the request exactly; then every
-        // address is checked, before anything is written.
-        let walk = WriteWalk { rest: body };
-        if walk.clone().any(|sub| sub.is_err()) {
-            return Err(Exception::IllegalDataValue);
-        }
-        let walk = walk.flatten();
-        if !walk.clone().all(|(s, _)| s.in_range(4)) {
+    fn write_file_record(&mut self, pdu: &[u8], subs: &[u8], w: &mut PduWriter<'_>) -> Outcome {
+        // Every address is checked before anything is written.
+        let walk = WriteWalk { rest: subs }.flatten();
+        if !walk.clone().all(|(s, _)| in_range(&s, 4)) {
             return Err(Exception::IllegalDataAddress);
         }
         if walk
@@ -703,78 +631,39 @@ impl Node {
     fn mask_write_register(
         &mut self,
         pdu: &[u8],
-        data: &[u8],
+        address: u16,
+        and: u16,
+        or: u16,
         addressing: Addressing,
         w: &mut PduWriter<'_>,
     ) -> Outcome {
-        if data.len() != 6 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let (address, and, or) = (be16(data, 0), be16(data, 2), be16(data, 4));
         if !holding_exists(address) {
             return Err(Exception::IllegalDataAddress);
         }
         let result = (self.read_holding(address) & and) | (or & !and);
+        if planted::on(Bug::LockBypass) && address == LOCK_REGISTER && result == LOCK_OPEN {
+            // Planted bug PB05: a masked write skips the arming step.
+            self.lock = Lock::Armed;
+        }
         self.write_holding(address, &result.to_be_bytes(), addressing)?;
+        if planted::on(Bug::MaskWriteNoEcho) {
+            // Planted bug PB07: the new value where the AND mask belongs.
+            w.u8(0x16)
+                .u16(address)
+                .u16(self.read_holding(address))
+                .u16(or);
+            return Ok(Reply::Answer);
+        }
         w.bytes(pdu);
         Ok(Reply::Answer)
     }
 
-    fn read_write_registers(
+    fn read_device_identification(
         &mut self,
-        data: &[u8],
-        addressing: Addressing,
+        code: u8,
+        object: u8,
         w: &mut PduWriter<'_>,
     ) -> Outcome {
-        if data.len() < 9 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let (read_start, read_quantity) = (be16(data, 0), be16(data, 2));
-        let (write_start, write_quantity) = (be16(data, 4), be16(data, 6));
-        let count = usize::from(data[8]);
-        if !(1..=125).contains(&read_quantity)
-            || !(1..=121).contains(&write_quantity)
-            || count != 2 * usize::from(write_quantity)
-            || data.len() != 9 + count
-        {
-            return Err(Exception::IllegalDataValue);
-        }
-        if !holding_range_exists(read_start, read_quantity)
-            || !holding_range_exists(write_start, write_quantity)
-        {
-            return Err(Exception::IllegalDataAddress);
-        }
-        // The write happens before the read.
-        self.write_holding(write_start, &data[9..], addressing)?;
-        self.answer_holding(0x17, read_start, read_quantity, w);
-        Ok(Reply::Answer)
-    }
-
-    fn read_fifo(&mut self, data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        if data.len() != 2 {
-            return Err(Exception::IllegalDataValue);
-        }
-        if be16(data, 0) != FIFO_ADDRESS {
-            return Err(Exception::IllegalDataAddress);
-        }
-        let n = usize::from(self.history_len).min(FIFO_DEPTH);
-        w.u8(0x18).u16(2 + 2 * n as u16).u16(n as u16);
-        for &value in &self.history[HISTORY - n..] {
-            w.u16(value);
-        }
-        Ok(Reply::Answer)
-    }
-
-    fn read_device_identification(&mut self, data: &[u8], w: &mut PduWriter<'_>) -> Outcome {
-        match data.first() {
-            Some(0x0E) => {}
-            Some(_) => return Err(Exception::IllegalFunction),
-            None => return Err(Exception::IllegalDataValue),
-        }
-        if data.len() != 3 {
-            return Err(Exception::IllegalDataValue);
-        }
-        let (code, object) = (data[1], data[2]);
         let objects = match code {
             // Basic and regular stream access: an object id outside the
             // category restarts at object 0.
@@ -783,9 +672,8 @@ impl Node {
                 let first = if object > last { 0 } else { object };
                 first..=last
             }
-            0x04 if object <= 0x05 => object..=object,
-            0x04 => return Err(Exception::IllegalDataAddress),
-            _ => return Err(Exception::IllegalDataValue),
+            _ if object <= 0x05 => object..=object,
+            _ => return Err(Exception::IllegalDataAddress),
         };
         w.u8(0x2B)
             .u8(0x0E)
@@ -849,7 +737,9 @@ impl Node {
         if self.lock != Lock::Unlocked && writes().any(|(a, _)| protected(a)) {
             return Err(Exception::ServerDeviceFailure);
         }
-        if writes().any(|(a, v)| a == UNIT_REGISTER && !(1..=247).contains(&v)) {
+        // Planted bug PB08: 0, the broadcast address, passes as a unit id.
+        let lowest = if planted::on(Bug::UnitIdZero) { 0 } else { 1 };
+        if writes().any(|(a, v)| a == UNIT_REGISTER && !(lowest..=247).contains(&v)) {
             return Err(Exception::IllegalDataValue);
         }
         for (address, value) in writes() {
@@ -907,62 +797,10 @@ fn mask(quantity: u16) -> u32 {
     }
 }
 
-/// The 7-byte header of a file-record sub-request.
-#[derive(Clone, Copy)]
-struct SubRequest {
-    reference: u8,
-    file: u16,
-    record: u16,
-    length: u16,
-}
-
-impl SubRequest {
-    /// Parses a header from at least 7 bytes (missing bytes read as 0).
-    fn parse(bytes: &[u8]) -> Self {
-        SubRequest {
-            reference: bytes.first().copied().unwrap_or(0),
-            file: be16(bytes, 1),
-            record: be16(bytes, 3),
-            length: be16(bytes, 5),
-        }
-    }
-
-    /// Reference type 6, an existing file, records inside it.
-    fn in_range(&self, files: u16) -> bool {
-        self.reference == 6
-            && (1..=files).contains(&self.file)
-            && self.record < FILE_RECORDS
-            && fits(self.record, self.length, FILE_RECORDS)
-    }
-}
-
-/// Walks the sub-requests of a Write File Record request, yielding each
-/// header with its value bytes, or an error (and then nothing more) where a
-/// header is cut short, a length is zero, or the values run past the end.
-#[derive(Clone)]
-struct WriteWalk<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for WriteWalk<'a> {
-    type Item = Result<(SubRequest, &'a [u8]), Exception>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let rest = core::mem::take(&mut self.rest);
-        let Some(header) = rest.get(..7) else {
-            return Some(Err(Exception::IllegalDataValue));
-        };
-        let s = SubRequest::parse(header);
-        let end = 7 + 2 * usize::from(s.length);
-        match rest.get(7..end) {
-            Some(values) if s.length != 0 => {
-                self.rest = &rest[end..];
-                Some(Ok((s, values)))
-            }
-            _ => Some(Err(Exception::IllegalDataValue)),
-        }
-    }
+/// Reference type 6, an existing file among `1..=files`, records inside it.
+fn in_range(s: &SubRequest, files: u16) -> bool {
+    s.reference == 6
+        && (1..=files).contains(&s.file)
+        && s.record < FILE_RECORDS
+        && fits(s.record, s.length, FILE_RECORDS)
 }
