@@ -154,6 +154,8 @@
 
 mod decode;
 mod framing;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 mod language;
 pub mod model;
 mod request;
