@@ -1,10 +1,10 @@
 //! `model`: the firmware's core and the harness's independent reference
 //! model, fed the same bursts of bytes, must answer byte for byte alike.
 //!
-//! The input is cut into bursts like the `node` target's frames: a length
-//! byte, then that many bytes; odd length bytes get a correct CRC appended.
-//! Each burst goes through the core's own receiver (all bytes at one
-//! instant, then a silence), exactly as the firmware frames it, and to
+//! The input's steps (`hilt_modbus::fuzzing::Steps`: frames with their
+//! correct CRC, raw bursts, resets) go to both. Each burst goes through the
+//! core's own receiver (all bytes at one instant, then a silence), exactly
+//! as the firmware frames it, and to
 //! `Model::exchange`. Every answer must match, uptime bytes aside, and after
 //! every burst both must agree on everything a master can observe: holding
 //! registers, coils, the lock, the counters, listen-only mode and the unit id
@@ -12,32 +12,29 @@
 
 #![no_main]
 
+use hilt_modbus::fuzzing::{Step, Steps};
 use hilt_modbus::model::{LockState, Model};
 use libfuzzer_sys::fuzz_target;
-use mbnode_core::frame::{crc16, MAX_ADU};
+use mbnode_core::frame::MAX_ADU;
 use mbnode_core::node::{Lock, Node, NodeConfig};
 use mbnode_core::rtu::{Received, Receiver};
 
 const SILENCE_US: u32 = 1750;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|input: Steps| {
+    hilt_fuzz::init();
     let mut node = Node::new(NodeConfig { model_name: "fuzz" });
     let mut receiver = Receiver::new(SILENCE_US);
     let mut model = Model::new("fuzz");
     let mut now = 0u32;
-    let mut rest = data;
-    let mut burst = Vec::with_capacity(MAX_ADU + 64);
-    while let Some((&len, tail)) = rest.split_first() {
-        let take = usize::from(len >> 1).min(tail.len());
-        let (body, tail) = tail.split_at(take);
-        rest = tail;
-        burst.clear();
-        burst.extend_from_slice(body);
-        if len & 1 == 1 && burst.len() >= 2 {
-            let crc = crc16(&burst).to_le_bytes();
-            burst.extend_from_slice(&crc);
+    for step in &input.0 {
+        if *step == Step::Reset {
+            node.reset();
+            model.reset();
+            receiver = Receiver::new(SILENCE_US);
+            continue;
         }
-
+        let burst = step.wire();
         let mut answers: Vec<Vec<u8>> = Vec::new();
         let mut answer = |frame: Received<'_>| {
             let mut out = [0u8; MAX_ADU];

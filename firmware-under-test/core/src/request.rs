@@ -109,11 +109,16 @@ fn one_word(data: &[u8]) -> Result<u16, Exception> {
 }
 
 impl<'a> Request<'a> {
-    /// Parses a PDU (function code and data).
+    /// Parses a PDU (function code and data) of at most
+    /// [`MAX_PDU`](crate::frame::MAX_PDU) bytes.
     pub fn parse(pdu: &'a [u8]) -> Result<Self, Exception> {
         let Some((&function, data)) = pdu.split_first() else {
             return Err(Exception::IllegalFunction);
         };
+        // Longer than any frame can carry (the node never sees one).
+        if pdu.len() > crate::frame::MAX_PDU {
+            return Err(Exception::IllegalDataValue);
+        }
         match function {
             0x01 => read_range(data, 2000)
                 .map(|(start, quantity)| Request::ReadCoils { start, quantity }),

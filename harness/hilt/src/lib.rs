@@ -16,6 +16,7 @@ pub mod exit;
 pub mod firmware;
 pub mod interrupt;
 pub mod link;
+pub mod native;
 pub mod script;
 pub mod session;
 pub mod suite;

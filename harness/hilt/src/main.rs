@@ -29,6 +29,7 @@ enum Command {
     Build(cmd::build::BuildCmd),
     Bench(cmd::bench::BenchCmd),
     Test(cmd::test::TestCmd),
+    TimeToBug(cmd::time_to_bug::TimeToBugCmd),
     #[command(hide = true)]
     SimNode(cmd::sim_node::SimNodeCmd),
 }
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::Build(c) => c.run(),
         Command::Bench(c) => c.run(),
         Command::Test(c) => c.run(),
+        Command::TimeToBug(c) => c.run(),
         Command::SimNode(c) => c.run(),
     };
     match result {

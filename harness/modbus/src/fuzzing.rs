@@ -12,7 +12,7 @@
 //!   (bad CRCs, truncated and garbage frames);
 //!
 //! where a length of 127 (`L` of 0xFE or 0xFF) reads one more byte `E` and
-//! means `127 + 2 * E` bytes, so over-long frames (up to 637 bytes) can be
+//! means `127 + E` bytes, so over-long frames (up to 382 bytes) can be
 //! made. A step cut short by the end of the input takes what is left.
 //!
 //! The native `node` and `model` fuzz targets read this format, and so
@@ -61,7 +61,7 @@ impl Step {
         }
         let mut len = usize::from(tag >> 1);
         if len == LONG {
-            len += 2 * usize::from(u8::arbitrary(u)?);
+            len += usize::from(u8::arbitrary(u)?);
         }
         let bytes = u.bytes(len.min(u.len()))?.to_vec();
         Ok(if tag & 1 == 1 && bytes.len() >= 2 {
@@ -77,16 +77,13 @@ impl Step {
             Step::Frame(body) => (1, body),
             Step::Raw(bytes) => (0, bytes),
         };
-        // A length that cannot be told exactly is cut down to one that can.
-        let len = match bytes.len() {
-            n if n < LONG => n,
-            n => LONG + (n - LONG).min(2 * 255) / 2 * 2,
-        };
+        // Longer than the format can say: cut.
+        let len = bytes.len().min(LONG + 255);
         if len < LONG {
             out.push((len as u8) << 1 | odd);
         } else {
             out.push((LONG as u8) << 1 | odd);
-            out.push(((len - LONG) / 2) as u8);
+            out.push((len - LONG) as u8);
         }
         out.extend_from_slice(&bytes[..len]);
     }
@@ -95,7 +92,7 @@ impl Step {
 impl Steps {
     /// The bytes that [`Arbitrary`] reads back as these steps. Raw steps
     /// of 0 bytes and frames shorter than 2 bytes do not survive the trip,
-    /// and lengths over 127 are rounded down to an odd number.
+    /// and steps longer than 382 bytes are cut.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for step in &self.0 {
@@ -161,11 +158,8 @@ mod tests {
     fn long_steps_take_an_extension_byte() {
         let body = vec![0x55u8; 300];
         let encoded = Steps(vec![Step::Raw(body.clone())]).encode();
-        assert_eq!(&encoded[..2], &[0xFE, 86]);
-        assert_eq!(
-            Steps::from_bytes(&encoded).0,
-            [Step::Raw(body[..299].to_vec())]
-        );
+        assert_eq!(&encoded[..2], &[0xFE, 173]);
+        assert_eq!(Steps::from_bytes(&encoded).0, [Step::Raw(body)]);
     }
 
     proptest! {
@@ -174,8 +168,8 @@ mod tests {
             steps in prop::collection::vec(
                 prop_oneof![
                     Just(Step::Reset),
-                    prop::collection::vec(any::<u8>(), 2..126).prop_map(Step::Frame),
-                    prop::collection::vec(any::<u8>(), 1..126).prop_map(Step::Raw),
+                    prop::collection::vec(any::<u8>(), 2..383).prop_map(Step::Frame),
+                    prop::collection::vec(any::<u8>(), 1..383).prop_map(Step::Raw),
                 ],
                 0..8,
             )

@@ -17,6 +17,7 @@ pub mod exec;
 pub mod serve;
 pub mod sim_node;
 pub mod test;
+pub mod time_to_bug;
 
 /// Where the firmware runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,7 +129,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 _ => exit::TARGET,
             };
         }
-        if cause.is::<FirmwareError>() {
+        if cause.is::<FirmwareError>() || cause.is::<hilt::native::NativeError>() {
             return exit::FIRMWARE;
         }
         if cause.is::<ScriptError>() {
