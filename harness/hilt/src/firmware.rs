@@ -105,6 +105,16 @@ pub enum FirmwareError {
     /// A build takes more flash or RAM than its budget.
     #[error("over budget: {0} (see the table above; shrink the firmware or raise the budget with a reason)")]
     OverBudget(String),
+    /// A shipped build carries test-only code.
+    #[error(
+        "the shipped firmware for {board} carries test-only code: its image contains {text:?}"
+    )]
+    TestOnlyCode {
+        /// Which board.
+        board: &'static str,
+        /// What was found.
+        text: String,
+    },
     /// The ELF could not be read.
     #[error("cannot read firmware ELF {path}: {reason}")]
     Elf {
@@ -236,6 +246,34 @@ pub fn footprint(elf: &Path) -> Result<Footprint, FirmwareError> {
         }
     }
     Ok(sizes)
+}
+
+/// Text that only test-only code puts in a firmware image: the planted
+/// bugs' panic messages and the crash trigger's request.
+pub const TEST_ONLY_MARKERS: [&str; 2] = ["planted bug", "crash trigger"];
+
+/// Whether the ELF's image (its allocated sections, what is flashed)
+/// contains `needle`. Debug information is not looked at.
+pub fn image_contains(elf: &Path, needle: &[u8]) -> Result<bool, FirmwareError> {
+    let elf_err = |reason: String| FirmwareError::Elf {
+        path: elf.to_owned(),
+        reason,
+    };
+    let data = std::fs::read(elf).map_err(|e| elf_err(e.to_string()))?;
+    let file = object::File::parse(&*data).map_err(|e| elf_err(e.to_string()))?;
+    for section in file.sections() {
+        let SectionFlags::Elf { sh_flags, .. } = section.flags() else {
+            continue;
+        };
+        if !sh_flags.contains(elf::SHF_ALLOC) {
+            continue;
+        }
+        let bytes = section.data().map_err(|e| elf_err(e.to_string()))?;
+        if !needle.is_empty() && bytes.windows(needle.len()).any(|w| w == needle) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The value cortex-m-rt's `paint-stack` fills the stack with at boot.

@@ -30,6 +30,7 @@ enum Command {
     Bench(cmd::bench::BenchCmd),
     Test(cmd::test::TestCmd),
     TimeToBug(cmd::time_to_bug::TimeToBugCmd),
+    Coverage(cmd::coverage::CoverageCmd),
     #[command(hide = true)]
     SimNode(cmd::sim_node::SimNodeCmd),
 }
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Command::Bench(c) => c.run(),
         Command::Test(c) => c.run(),
         Command::TimeToBug(c) => c.run(),
+        Command::Coverage(c) => c.run(),
         Command::SimNode(c) => c.run(),
     };
     match result {

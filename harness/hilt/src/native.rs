@@ -437,3 +437,118 @@ note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
         );
     }
 }
+
+/// A line-coverage report of the core.
+#[derive(Debug, Clone)]
+pub struct Coverage {
+    /// The HTML report's front page.
+    pub index: PathBuf,
+    /// llvm-cov's per-file summary table.
+    pub summary: String,
+}
+
+/// The nightly toolchain's `llvm-cov` and `llvm-profdata`, installing the
+/// `llvm-tools` component when they are missing.
+fn llvm_tools() -> Result<PathBuf, NativeError> {
+    let sysroot = Command::new("rustc")
+        .args(["+nightly", "--print", "sysroot"])
+        .output()
+        .map_err(io_error("running rustc +nightly"))?;
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
+    let bin = Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(HOST)
+        .join("bin");
+    if !bin.join("llvm-cov").is_file() {
+        eprintln!("hilt: installing llvm-tools for the nightly toolchain (rustup component add)");
+        let status = Command::new("rustup")
+            .args([
+                "component",
+                "add",
+                "llvm-tools-preview",
+                "--toolchain",
+                "nightly",
+            ])
+            .status()
+            .map_err(io_error("running rustup"))?;
+        if !status.success() || !bin.join("llvm-cov").is_file() {
+            return Err(NativeError::Io {
+                what: "installing llvm-tools".into(),
+                source: io::Error::other(format!("no llvm-cov in {}", bin.display())),
+            });
+        }
+    }
+    Ok(bin)
+}
+
+/// Replays `corpora` through `target` built for coverage (`cargo fuzz
+/// coverage`) and writes an HTML line-coverage report of the core's sources
+/// into `out`.
+pub fn coverage(
+    root: &Path,
+    target: &str,
+    corpora: &[PathBuf],
+    out: &Path,
+) -> Result<Coverage, NativeError> {
+    if !cargo_fuzz_installed() {
+        return Err(NativeError::NoCargoFuzz);
+    }
+    let tools = llvm_tools()?;
+    let target_dir = crate::firmware::target_dir(root).join("fuzz-coverage");
+    let mut args = vec![
+        "+nightly".to_owned(),
+        "fuzz".into(),
+        "coverage".into(),
+        "--target-dir".into(),
+        target_dir.display().to_string(),
+        target.into(),
+    ];
+    args.extend(corpora.iter().map(|c| c.display().to_string()));
+    let output = Command::new("cargo")
+        .args(&args)
+        .current_dir(root)
+        .output()
+        .map_err(io_error("running cargo +nightly fuzz coverage"))?;
+    if !output.status.success() {
+        return Err(NativeError::Build {
+            command: format!("cargo {}", args.join(" ")),
+            dir: root.display().to_string(),
+            tail: last_lines(&String::from_utf8_lossy(&output.stderr), 20),
+        });
+    }
+    let binary = target_dir.join(HOST).join("release").join(target);
+    let profile = fuzz_dir(root)
+        .join("coverage")
+        .join(target)
+        .join("coverage.profdata");
+    let sources = root.join("firmware-under-test/core/src");
+    let llvm_cov = |command: &str, extra: &[String]| {
+        Command::new(tools.join("llvm-cov"))
+            .arg(command)
+            .arg(&binary)
+            .arg(format!("-instr-profile={}", profile.display()))
+            .args(extra)
+            .arg(&sources)
+            .output()
+            .map_err(io_error("running llvm-cov"))
+    };
+    fs::create_dir_all(out).map_err(io_error(format!("creating {}", out.display())))?;
+    let show = llvm_cov(
+        "show",
+        &[
+            "-format=html".into(),
+            format!("-output-dir={}", out.display()),
+            "-show-line-counts-or-regions".into(),
+        ],
+    )?;
+    let report = llvm_cov("report", &[])?;
+    let summary = String::from_utf8_lossy(&report.stdout).into_owned();
+    let index = out.join("index.html");
+    if !show.status.success() || !report.status.success() || !index.is_file() {
+        return Err(NativeError::Io {
+            what: "writing the coverage report".into(),
+            source: io::Error::other(last_lines(&String::from_utf8_lossy(&show.stderr), 10)),
+        });
+    }
+    Ok(Coverage { index, summary })
+}

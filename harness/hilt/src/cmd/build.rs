@@ -88,6 +88,14 @@ impl BuildCmd {
             eprintln!("hilt: building {}", board.name);
             let elf = firmware::build(board)?;
             let size = firmware::footprint(&elf)?;
+            for text in firmware::TEST_ONLY_MARKERS {
+                if firmware::image_contains(&elf, text.as_bytes())? {
+                    bail!(firmware::FirmwareError::TestOnlyCode {
+                        board: board.name,
+                        text: text.into(),
+                    });
+                }
+            }
             let Some(budget) = budgets.get(board.name) else {
                 bail!(firmware::FirmwareError::Budgets {
                     path: firmware::BUDGETS.into(),

@@ -13,6 +13,7 @@ use hilt::target::{Target, TargetError};
 
 pub mod bench;
 pub mod build;
+pub mod coverage;
 pub mod exec;
 pub mod serve;
 pub mod sim_node;

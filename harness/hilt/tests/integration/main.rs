@@ -8,8 +8,12 @@
 //! - `cli`: the `hilt` binary itself: bad input gives a one-line error and a
 //!   distinct exit code, never a panic; `serve` hands out a usable port.
 //!
+//! - `firmware`: the shipped image carries no test-only code (planted bugs,
+//!   crash trigger); the planted build does.
+//!
 //! The emulated board needs `qemu-system-arm`: `ci/test` installs it.
 
 mod cli;
 mod common;
 mod end_to_end;
+mod firmware;
