@@ -83,7 +83,8 @@ const MEI_DEVICE_ID: u8 = 0x0E;
 /// The largest PDU, and so the largest answer.
 const MAX_PDU: u32 = crate::frame::MAX_PDU as u32;
 
-fn be16(bytes: &[u8], at: usize) -> u16 {
+/// The big-endian u16 at `at`, or 0 where the bytes run out.
+pub(crate) fn be16(bytes: &[u8], at: usize) -> u16 {
     match bytes.get(at..at + 2) {
         Some(&[hi, lo]) => u16::from_be_bytes([hi, lo]),
         _ => 0,

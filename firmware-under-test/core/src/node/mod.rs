@@ -17,7 +17,7 @@
 
 use crate::frame::{Frame, PduWriter, MAX_ADU};
 use crate::planted::{self, Bug};
-use crate::request::{diagnostic, read_subs, Request, SubRequest, WriteWalk};
+use crate::request::{be16, diagnostic, read_subs, Request, SubRequest, WriteWalk};
 use crate::rtu::Received;
 
 #[cfg(test)]
@@ -145,13 +145,6 @@ type Outcome = Result<Reply, Exception>;
 enum Addressing {
     Unicast,
     Broadcast,
-}
-
-fn be16(bytes: &[u8], at: usize) -> u16 {
-    match bytes.get(at..at + 2) {
-        Some(&[hi, lo]) => u16::from_be_bytes([hi, lo]),
-        _ => 0,
-    }
 }
 
 /// Whether `[start, start + quantity)` fits inside `[0, limit)`.
