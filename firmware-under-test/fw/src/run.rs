@@ -112,8 +112,32 @@ pub fn run<B: Board>() -> ! {
 /// Test builds only: crashes on request, so that the harness's crash and hang
 /// detection can be tested end to end on every target. The request is a
 /// frame for unit 0xFF (no node answers it) with function 0x66 and one data
-/// byte: 0x01 panics, 0x02 executes an undefined instruction (a HardFault),
-/// 0x03 hangs with interrupts enabled. The CRC must be right.
+/// byte: 0x01 panics, 0x02 makes a bad memory access (see
+/// [`bad_memory_access`]), 0x03 hangs with interrupts enabled. The CRC must
+/// be right.
+/// Nothing answers at this address on either board (the crash trigger's
+/// fault reads it).
+#[cfg(feature = "crash-trigger")]
+const UNMAPPED: usize = 0xF000_0000;
+
+/// The crash trigger's fault: reads an unmapped address, a precise BusFault
+/// on a real chip. QEMU answers that read with zero instead, so then it
+/// calls into the same address, in the system region that is never
+/// executable: a MemManage fault (IACCVIOL). Either escalates to a
+/// HardFault, whose stacked LR points back here.
+#[cfg(feature = "crash-trigger")]
+#[inline(never)]
+fn bad_memory_access() {
+    // SAFETY: none; both accesses are meant to fault (test builds only).
+    #[allow(unsafe_code)]
+    unsafe {
+        let value = core::ptr::read_volatile(UNMAPPED as *const u32);
+        core::hint::black_box(value);
+        let function: extern "C" fn() = core::mem::transmute(UNMAPPED | 1);
+        function();
+    }
+}
+
 #[cfg(feature = "crash-trigger")]
 fn crash_trigger(frame: &Received<'_>) {
     let Received::Frame(bytes) = frame else {
@@ -124,7 +148,7 @@ fn crash_trigger(frame: &Received<'_>) {
     }
     match bytes {
         [0xFF, 0x66, 0x01, _, _] => panic!("crash trigger: panic requested"),
-        [0xFF, 0x66, 0x02, _, _] => cortex_m::asm::udf(),
+        [0xFF, 0x66, 0x02, _, _] => bad_memory_access(),
         [0xFF, 0x66, 0x03, _, _] => loop {
             core::hint::spin_loop();
         },

@@ -35,11 +35,16 @@ pub const MODEL_NAME: &str = "host-sim";
 pub struct SimOptions {
     /// Baud rate the silence (t3.5) is derived from.
     pub baud: u32,
+    /// Test only: act on the crash trigger's requests (see [`crash_trigger`]).
+    pub crash_trigger: bool,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { baud: 115_200 }
+        SimOptions {
+            baud: 115_200,
+            crash_trigger: false,
+        }
     }
 }
 
@@ -53,6 +58,7 @@ pub struct Simulation {
     receiver: Receiver,
     node: Node,
     started: Instant,
+    crash_trigger: bool,
 }
 
 impl Simulation {
@@ -72,6 +78,7 @@ impl Simulation {
                 model_name: MODEL_NAME,
             }),
             started: Instant::now(),
+            crash_trigger: options.crash_trigger,
         })
     }
 
@@ -120,11 +127,15 @@ impl Simulation {
                         node,
                         master,
                         started,
+                        crash_trigger,
                         ..
                     } = self;
                     let uptime_ms = started.elapsed().as_millis() as u32;
                     let mut result = Ok(());
                     receiver.feed(byte, now, |frame| {
+                        if *crash_trigger {
+                            crash_trigger::act_on(&frame);
+                        }
                         if result.is_ok() {
                             result = answer(node, master, frame, uptime_ms);
                         }
@@ -134,9 +145,60 @@ impl Simulation {
             } else {
                 let uptime_ms = self.started.elapsed().as_millis() as u32;
                 if let Some(frame) = self.receiver.poll(now) {
+                    if self.crash_trigger {
+                        crash_trigger::act_on(&frame);
+                    }
                     answer(&mut self.node, &self.master, frame, uptime_ms)?;
                 }
             }
+        }
+    }
+}
+
+/// Test only: crashes on request, as the firmware's `crash-trigger` feature
+/// does, so that the harness's crash and hang detection can be tested on
+/// the simulation too. The request is a frame for unit 0xFF with function
+/// 0x66 and one data byte, with its correct CRC: 0x01 panics; 0x02 is the
+/// simulation's processor fault: it reports the fault on standard error as
+/// the firmware's fault handler reports one on its UART
+/// (`HILT-CRASH fault ...` with the faulting function and source line)
+/// and aborts (SIGABRT); 0x03 spins forever.
+pub mod crash_trigger {
+    use mbnode_core::frame::crc_ok;
+    use mbnode_core::rtu::Received;
+
+    /// Acts on a trigger request; returns for any other frame.
+    pub fn act_on(frame: &Received<'_>) {
+        let Received::Frame(bytes) = frame else {
+            return;
+        };
+        if !crc_ok(bytes) {
+            return;
+        }
+        match bytes {
+            [0xFF, 0x66, 0x01, _, _] => panic!("crash trigger: panic requested"),
+            [0xFF, 0x66, 0x02, _, _] => fault("bad memory access requested"),
+            [0xFF, 0x66, 0x03, _, _] => hang(),
+            _ => {}
+        }
+    }
+
+    #[inline(never)]
+    #[track_caller]
+    fn fault(what: &str) -> ! {
+        let at = std::panic::Location::caller();
+        eprintln!(
+            "HILT-CRASH fault in mbnode_sim::crash_trigger::act_on at {}:{}: {what}",
+            at.file(),
+            at.line()
+        );
+        std::process::abort()
+    }
+
+    #[inline(never)]
+    fn hang() -> ! {
+        loop {
+            std::hint::spin_loop();
         }
     }
 }

@@ -235,13 +235,13 @@ pub fn footprint(elf: &Path) -> Result<Footprint, FirmwareError> {
         let SectionFlags::Elf { sh_flags, .. } = section.flags() else {
             continue;
         };
-        if !sh_flags.contains(elf::SHF_ALLOC) || section.size() == 0 {
+        if sh_flags & u64::from(elf::SHF_ALLOC) == 0 || section.size() == 0 {
             continue;
         }
         if section.kind() != SectionKind::UninitializedData {
             sizes.flash += section.size();
         }
-        if sh_flags.contains(elf::SHF_WRITE) {
+        if sh_flags & u64::from(elf::SHF_WRITE) != 0 {
             sizes.ram += section.size();
         }
     }
@@ -265,7 +265,7 @@ pub fn image_contains(elf: &Path, needle: &[u8]) -> Result<bool, FirmwareError> 
         let SectionFlags::Elf { sh_flags, .. } = section.flags() else {
             continue;
         };
-        if !sh_flags.contains(elf::SHF_ALLOC) {
+        if sh_flags & u64::from(elf::SHF_ALLOC) == 0 {
             continue;
         }
         let bytes = section.data().map_err(|e| elf_err(e.to_string()))?;

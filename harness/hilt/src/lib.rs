@@ -12,6 +12,7 @@
 //! goes through the `Protocol` trait. [`suite`] is where the centre meets the
 //! Modbus plug-in's reference model.
 
+pub mod crash;
 pub mod exit;
 pub mod firmware;
 pub mod interrupt;
@@ -20,4 +21,5 @@ pub mod native;
 pub mod script;
 pub mod session;
 pub mod suite;
+pub mod symbols;
 pub mod target;

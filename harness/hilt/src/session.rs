@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use hilt_protocol::{Decoded, Protocol, Verdict};
 
+use crate::crash::Outcome;
 use crate::link::Ended;
 use crate::target::{Target, TargetError};
 
@@ -89,5 +90,110 @@ pub fn transact<P: Protocol>(
         elapsed,
         ended,
         stale,
+    })
+}
+
+/// Sends a request and says what became of it: answered, an exception, no
+/// answer (where none was due), malformed, a hang, a crash (with the
+/// target's evidence), or a link error.
+///
+/// `answer_due` overrides the protocol's view of whether an answer is due,
+/// for a caller that knows the device's mode (a model that knows the node
+/// is in listen-only mode). When an answer is due and none comes, the
+/// target is asked for crash evidence; if it has none, a health request
+/// tells a lost answer (the device answers it: [`Outcome::Missing`]) from
+/// a hang (it does not: [`Outcome::Hang`], with where the program runs).
+pub fn classify<P: Protocol>(
+    protocol: &P,
+    target: &mut dyn Target,
+    request: &P::Request,
+    answer_due: Option<bool>,
+    scratch: &mut Vec<u8>,
+) -> Result<(Option<Transaction>, Outcome), TargetError> {
+    let transaction = match transact(protocol, target, request, scratch) {
+        Ok(t) => t,
+        Err(e) => {
+            // A link that broke because the device died: its process may
+            // take a moment to be reaped.
+            let mut evidence = target.post_mortem()?;
+            let deadline = std::time::Instant::now() + Duration::from_millis(500);
+            while evidence.is_none()
+                && matches!(e, TargetError::Link(_))
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+                evidence = target.post_mortem()?;
+            }
+            return match evidence {
+                Some(evidence) => Ok((None, Outcome::Crash(evidence))),
+                None => match e {
+                    TargetError::Link(e) if !matches!(e, crate::link::LinkError::Interrupted) => {
+                        Ok((None, Outcome::LinkError(e.to_string())))
+                    }
+                    e => Err(e),
+                },
+            };
+        }
+    };
+    let due = answer_due.unwrap_or(transaction.expected_answer);
+    let outcome = match transaction.decoded.verdict {
+        Verdict::Answer => Outcome::Answered,
+        Verdict::Exception(code) => Outcome::Exception(code),
+        Verdict::Malformed => match target.post_mortem()? {
+            Some(evidence) => Outcome::Crash(evidence),
+            None => Outcome::Malformed,
+        },
+        Verdict::Silence => match target.post_mortem()? {
+            Some(evidence) => Outcome::Crash(evidence),
+            None if !due => Outcome::NoAnswer,
+            None => {
+                let health = protocol.health_request();
+                match transact(protocol, target, &health, scratch) {
+                    Ok(t)
+                        if matches!(t.decoded.verdict, Verdict::Answer | Verdict::Exception(_)) =>
+                    {
+                        Outcome::Missing
+                    }
+                    _ => match target.post_mortem()? {
+                        Some(evidence) => Outcome::Crash(evidence),
+                        None => Outcome::Hang(target.sample_hang()?),
+                    },
+                }
+            }
+        },
+    };
+    Ok((Some(transaction), outcome))
+}
+
+/// Brings a target back after a hang or crash: resets it and waits until it
+/// answers a health request, up to `attempts` times. Returns how long it
+/// took.
+pub fn recover<P: Protocol>(
+    protocol: &P,
+    target: &mut dyn Target,
+    attempts: u32,
+    scratch: &mut Vec<u8>,
+) -> Result<Duration, TargetError> {
+    let started = std::time::Instant::now();
+    let health = protocol.health_request();
+    let mut last = String::from("no attempt");
+    for _ in 0..attempts.max(1) {
+        if let Err(e) = target.reset() {
+            if matches!(e, TargetError::Link(crate::link::LinkError::Interrupted)) {
+                return Err(e);
+            }
+            last = e.to_string();
+            continue;
+        }
+        match transact(protocol, target, &health, scratch) {
+            Ok(t) if t.decoded.verdict == Verdict::Answer => return Ok(started.elapsed()),
+            Ok(t) => last = format!("the health request got: {}", t.decoded.text),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(TargetError::Unrecoverable {
+        target: target.name().to_owned(),
+        attempts: attempts.max(1),
+        last,
     })
 }

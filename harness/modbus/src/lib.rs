@@ -229,6 +229,19 @@ impl Protocol for ModbusRtu {
     fn render_request(&self, request: &ModbusRequest) -> String {
         language::render(request, self.default_unit)
     }
+
+    /// Diagnostics 0x0000, Return Query Data, with the bytes `HI`: the
+    /// Modbus "ping", echoed by every server not in listen-only mode. (It
+    /// counts as a message in the diagnostic counters.)
+    fn health_request(&self) -> ModbusRequest {
+        ModbusRequest::new(
+            self.default_unit,
+            RequestKind::Diagnostics {
+                sub_function: 0x0000,
+                data: vec![u16::from_be_bytes(*b"HI")],
+            },
+        )
+    }
 }
 
 #[cfg(test)]

@@ -101,4 +101,9 @@ pub trait Protocol {
     /// Renders the request in the readable language, so that the rendering
     /// parses back to the same bytes.
     fn render_request(&self, request: &Self::Request) -> String;
+
+    /// A request every healthy device answers, that changes nothing a test
+    /// looks at: what the harness sends to tell a hang from a lost answer,
+    /// and to see that a device is back after a reset.
+    fn health_request(&self) -> Self::Request;
 }

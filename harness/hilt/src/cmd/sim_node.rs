@@ -9,11 +9,18 @@ pub struct SimNodeCmd {
     /// Baud rate the inter-frame silence is derived from.
     #[arg(default_value_t = 115_200)]
     baud: u32,
+
+    /// Test only: crash, fault or hang on the crash trigger's requests.
+    #[arg(long)]
+    crash_trigger: bool,
 }
 
 impl SimNodeCmd {
     pub fn run(self) -> anyhow::Result<u8> {
-        let options = mbnode_sim::SimOptions { baud: self.baud };
+        let options = mbnode_sim::SimOptions {
+            baud: self.baud,
+            crash_trigger: self.crash_trigger,
+        };
         mbnode_sim::main_with(&options)?;
         Ok(hilt::exit::SUCCESS)
     }

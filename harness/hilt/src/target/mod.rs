@@ -18,6 +18,7 @@ use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::crash::{Evidence, FailureKind};
 use crate::link::{LinkError, SerialLink, Timing};
 
 pub mod qemu;
@@ -72,6 +73,16 @@ pub enum TargetError {
     /// The serial link failed.
     #[error(transparent)]
     Link(#[from] LinkError),
+    /// Resets did not bring the device back.
+    #[error("{target} did not recover: {attempts} resets, and it still does not answer a health request ({last})")]
+    Unrecoverable {
+        /// Which target.
+        target: String,
+        /// How many resets were tried.
+        attempts: u32,
+        /// What the last attempt saw.
+        last: String,
+    },
 }
 
 fn last_words(stderr: &str) -> String {
@@ -117,20 +128,42 @@ pub trait Target: Send {
 
     /// Stops the target and releases everything it holds.
     fn shutdown(&mut self) -> Result<(), TargetError>;
+
+    /// Evidence of a crash, if the device has crashed since its last reset
+    /// (a panic or fault record, a process that died); `None` if it shows
+    /// no sign of one. Asked after a request got no answer or stray bytes.
+    fn post_mortem(&mut self) -> Result<Option<Evidence>, TargetError> {
+        Ok(None)
+    }
+
+    /// Where the device's program is now, as the evidence of a hang (it
+    /// runs but answers nothing).
+    fn sample_hang(&mut self) -> Result<Evidence, TargetError> {
+        Ok(Evidence {
+            kind: FailureKind::Hang,
+            summary: "no answer, and the target cannot say where it is".into(),
+            location: None,
+            pc: None,
+            details: Vec::new(),
+        })
+    }
 }
 
 /// Collects the last lines a child writes to a pipe, on a thread of its own,
 /// so the child never blocks on a full pipe.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Tail(Arc<Mutex<Vec<String>>>);
+pub(crate) struct Tail(Arc<Mutex<Vec<String>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Tail {
-    const LINES: usize = 20;
+    /// Enough for a panic's message and its backtrace's first frames.
+    const LINES: usize = 200;
 
     pub(crate) fn follow(pipe: impl Read + Send + 'static) -> Self {
         let tail = Tail::default();
         let lines = tail.0.clone();
+        let closed = tail.1.clone();
         std::thread::spawn(move || {
+            let _closed = SetOnDrop(closed);
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
                 let mut lines = lines.lock().unwrap_or_else(|e| e.into_inner());
@@ -143,8 +176,21 @@ impl Tail {
         tail
     }
 
+    /// Whether the pipe was closed and everything in it collected.
+    pub(crate) fn closed(&self) -> bool {
+        self.1.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub(crate) fn text(&self) -> String {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+    }
+}
+
+struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 

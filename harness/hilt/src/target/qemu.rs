@@ -110,6 +110,9 @@ pub struct QemuTarget {
     link: SerialLink,
     stderr: Tail,
     timing: Timing,
+    elf: PathBuf,
+    /// The firmware's debug information, loaded at the first crash or hang.
+    symbols: Option<crate::symbols::Symbols>,
     // Holds the QMP socket; removed on drop.
     _dir: tempfile::TempDir,
 }
@@ -266,6 +269,8 @@ impl QemuTarget {
                 link,
                 stderr,
                 timing: options.timing,
+                elf: options.elf.clone(),
+                symbols: None,
                 _dir: dir,
             }),
             Err(e) => {
@@ -380,6 +385,39 @@ impl QemuTarget {
     }
 }
 
+impl QemuTarget {
+    fn symbols(&mut self) -> Option<&crate::symbols::Symbols> {
+        if self.symbols.is_none() {
+            self.symbols = crate::symbols::Symbols::load(&self.elf).ok();
+        }
+        self.symbols.as_ref()
+    }
+
+    /// The firmware's crash record, if the ELF has one.
+    pub fn crash_record(&mut self) -> Result<Option<crate::crash::CrashRecord>, TargetError> {
+        let address = crate::firmware::symbol(&self.elf, crate::crash::RECORD_SYMBOL)
+            .map_err(|e| qmp_error("reading the ELF's symbols", e))?;
+        let Some(address) = address else {
+            return Ok(None);
+        };
+        let bytes = self.read_memory(address, crate::crash::RECORD_LEN)?;
+        Ok(crate::crash::CrashRecord::parse(&bytes))
+    }
+
+    /// The CPU's program counter, from the human monitor's `info registers`.
+    pub fn program_counter(&mut self) -> Result<u32, TargetError> {
+        let registers = self.execute(&qmp::human_monitor_command {
+            command_line: "info registers".into(),
+            cpu_index: None,
+        })?;
+        registers
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("R15="))
+            .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+            .ok_or_else(|| qmp_error("info registers", "no R15 in the answer"))
+    }
+}
+
 impl Target for QemuTarget {
     fn name(&self) -> &str {
         "qemu"
@@ -391,6 +429,31 @@ impl Target for QemuTarget {
 
     fn timing(&self) -> Timing {
         self.timing
+    }
+
+    fn post_mortem(&mut self) -> Result<Option<crate::crash::Evidence>, TargetError> {
+        self.check_alive()?;
+        let Some(record) = self.crash_record()? else {
+            return Ok(None);
+        };
+        if !record.crashed_this_boot() {
+            return Ok(None);
+        }
+        let symbols = self.symbols();
+        Ok(Some(crate::crash::record_evidence(&record, symbols)))
+    }
+
+    fn sample_hang(&mut self) -> Result<crate::crash::Evidence, TargetError> {
+        self.check_alive()?;
+        let pc = self.program_counter()?;
+        let location = self.symbols().and_then(|s| s.locate(u64::from(pc)));
+        Ok(crate::crash::Evidence {
+            kind: crate::crash::FailureKind::Hang,
+            summary: format!("no answer; the CPU runs at {pc:#010x}"),
+            location,
+            pc: Some(u64::from(pc)),
+            details: Vec::new(),
+        })
     }
 
     fn reset(&mut self) -> Result<(), TargetError> {

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{spawn_child, still_running, stop_child, Tail, Target, TargetError};
+use crate::crash::{Evidence, FailureKind};
 use crate::link::{SerialLink, Timing};
 
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,6 +60,8 @@ impl SimTarget {
         command
             .args(&options.args)
             .arg(options.baud.to_string())
+            // A panic's backtrace says in which function it happened.
+            .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -153,10 +156,59 @@ impl Target for SimTarget {
         still_running(&mut self.child, "the simulation", &self.stderr)
     }
 
+    fn post_mortem(&mut self) -> Result<Option<Evidence>, TargetError> {
+        let Ok(Some(status)) = self.child.try_wait() else {
+            return Ok(None);
+        };
+        // The reader of its standard error may still be collecting.
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        let mut stderr = self.stderr.text();
+        while !self.stderr.closed() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            stderr = self.stderr.text();
+        }
+        Ok(Some(crate::crash::process_evidence(status, &stderr)))
+    }
+
+    fn sample_hang(&mut self) -> Result<Evidence, TargetError> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let pc = sample_program_counter(pid).map_err(|e| TargetError::Spawn {
+            program: "ptrace".into(),
+            source: e.into(),
+        })?;
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        let location = exe.as_deref().and_then(|exe| {
+            let base = crate::symbols::process_load_base(&maps, exe)?;
+            crate::symbols::Symbols::load(exe)
+                .ok()?
+                .locate(pc.checked_sub(base)?)
+        });
+        Ok(Evidence {
+            kind: FailureKind::Hang,
+            summary: format!("no answer; the simulation runs at {pc:#x}"),
+            location,
+            pc: Some(pc),
+            details: Vec::new(),
+        })
+    }
+
     fn shutdown(&mut self) -> Result<(), TargetError> {
         stop_child(&mut self.child, Duration::from_millis(500));
         Ok(())
     }
+}
+
+/// Stops a process for an instant (ptrace) and reads its instruction
+/// pointer, as a debugger samples a running program.
+fn sample_program_counter(pid: nix::unistd::Pid) -> nix::Result<u64> {
+    use nix::sys::ptrace;
+    ptrace::seize(pid, ptrace::Options::empty())?;
+    let regs = ptrace::interrupt(pid)
+        .and_then(|()| nix::sys::wait::waitpid(pid, None))
+        .and_then(|_| ptrace::getregs(pid));
+    let _ = ptrace::detach(pid, None);
+    Ok(regs?.rip)
 }
 
 impl Drop for SimTarget {

@@ -8,6 +8,9 @@
 //! - `cli`: the `hilt` binary itself: bad input gives a one-line error and a
 //!   distinct exit code, never a panic; `serve` hands out a usable port.
 //!
+//! - `crashes`: the crash-trigger builds on the emulated board and the
+//!   simulation panic, fault and hang; each is classified with its
+//!   symbolised location, and the target recovers and answers correctly.
 //! - `firmware`: the shipped image carries no test-only code (planted bugs,
 //!   crash trigger); the planted build does.
 //!
@@ -15,5 +18,6 @@
 
 mod cli;
 mod common;
+mod crashes;
 mod end_to_end;
 mod firmware;
