@@ -12,6 +12,7 @@
 //! goes through the `Protocol` trait. [`suite`] is where the centre meets the
 //! Modbus plug-in's reference model.
 
+pub mod boards;
 pub mod crash;
 pub mod exit;
 pub mod firmware;

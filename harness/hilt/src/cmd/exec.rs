@@ -82,31 +82,77 @@ impl ExecCmd {
             ));
         }
 
-        let mut target = self.target.start()?;
-        let mut scratch = Vec::new();
-        let mut out = std::io::stdout().lock();
-        let mut failures = 0;
-        for step in &steps {
-            match step {
-                Step::Reset => {
-                    target.reset()?;
-                    writeln!(out, "reset")?;
-                }
-                Step::Request(request) => {
-                    let t = match session::transact(
-                        &protocol,
-                        target.as_mut(),
-                        request,
-                        &mut scratch,
-                    ) {
-                        Ok(t) => t,
-                        // A link that fails because the target died is the
-                        // target's failure.
-                        Err(e) => {
-                            target.check_alive()?;
-                            return Err(e.into());
-                        }
-                    };
+        let targets = self.target.chosen()?;
+        if let [only] = targets.as_slice() {
+            let mut out = std::io::stdout().lock();
+            let mut target = self.target.start_one(only)?;
+            let failures = run_steps(&protocol, target.as_mut(), &steps, self.hex, &mut out)?;
+            target.shutdown()?;
+            if failures > 0 {
+                eprintln!("hilt: {failures} response(s) malformed, missing or unexpected");
+            }
+            return Ok(verdict(failures));
+        }
+        // Several boards: one thread each, each with its own log.
+        let reports = super::on_each_board(&self.target, &targets, |target, log| {
+            run_steps(&protocol, target, &steps, self.hex, log)
+        })?;
+        let mut worst = hilt::exit::SUCCESS;
+        for report in &reports {
+            let code = match &report.result {
+                Ok(failures) => verdict(*failures),
+                Err(e) => super::exit_code(e),
+            };
+            let status = match &report.result {
+                Ok(0) => "ok".to_owned(),
+                Ok(n) => format!("{n} response(s) malformed, missing or unexpected"),
+                Err(e) => format!("failed: {e:#}"),
+            };
+            println!(
+                "board {}: {status} (log: {})",
+                report.board,
+                report.log.display()
+            );
+            worst = worst.max(code);
+        }
+        Ok(worst)
+    }
+}
+
+fn verdict(failures: usize) -> u8 {
+    if failures > 0 {
+        hilt::exit::DEVICE
+    } else {
+        hilt::exit::SUCCESS
+    }
+}
+
+/// Recoveries tried after a crash or hang before giving up.
+const RECOVERY_ATTEMPTS: u32 = 3;
+
+/// Runs the steps on one target, writing the transcript to `out`; returns
+/// how many responses were malformed, missing or unexpected (a crash or a
+/// hang counts, and the target is recovered before the next step).
+fn run_steps(
+    protocol: &ModbusRtu,
+    target: &mut dyn hilt::target::Target,
+    steps: &[Step<hilt_modbus::ModbusRequest>],
+    show_hex: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<usize> {
+    use hilt::crash::Outcome;
+    let mut scratch = Vec::new();
+    let mut failures = 0;
+    for step in steps {
+        match step {
+            Step::Reset => {
+                target.reset()?;
+                writeln!(out, "reset")?;
+            }
+            Step::Request(request) => {
+                let (t, outcome) =
+                    session::classify(protocol, target, request, None, &mut scratch)?;
+                if let Some(t) = &t {
                     if !t.stale.is_empty() {
                         writeln!(
                             out,
@@ -117,23 +163,30 @@ impl ExecCmd {
                         failures += 1;
                     }
                     writeln!(out, "{}", t.line())?;
-                    if self.hex {
+                    if show_hex {
                         writeln!(out, "  > {}", hex(&t.sent))?;
                         if !t.received.is_empty() {
                             writeln!(out, "  < {}", hex(&t.received))?;
                         }
                     }
-                    if !t.well_formed() || t.missing() {
+                }
+                match &outcome {
+                    Outcome::Answered | Outcome::Exception(_) | Outcome::NoAnswer => {}
+                    Outcome::Malformed | Outcome::Missing => failures += 1,
+                    Outcome::LinkError(e) => anyhow::bail!("{e}"),
+                    Outcome::Crash(evidence) | Outcome::Hang(evidence) => {
                         failures += 1;
+                        writeln!(out, "  ! {}: {evidence}", outcome.class())?;
+                        for line in &evidence.details {
+                            writeln!(out, "    {line}")?;
+                        }
+                        let took =
+                            session::recover(protocol, target, RECOVERY_ATTEMPTS, &mut scratch)?;
+                        writeln!(out, "  ! recovered in {} ms", took.as_millis())?;
                     }
                 }
             }
         }
-        target.shutdown()?;
-        if failures > 0 {
-            eprintln!("hilt: {failures} response(s) malformed, missing or unexpected");
-            return Ok(hilt::exit::DEVICE);
-        }
-        Ok(hilt::exit::SUCCESS)
     }
+    Ok(failures)
 }

@@ -4,17 +4,21 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use hilt::boards::{Board, HardwareMap, Kind};
 use hilt::firmware::{self, FirmwareError, LM3S6965EVB};
 use hilt::link::{LinkError, Timing};
 use hilt::script::ScriptError;
+use hilt::target::board::BoardTarget;
 use hilt::target::qemu::{QemuOptions, QemuTarget, DEFAULT_QEMU};
 use hilt::target::sim::{SimOptions, SimTarget};
 use hilt::target::{Target, TargetError};
 
 pub mod bench;
+pub mod boards;
 pub mod build;
 pub mod coverage;
 pub mod exec;
+pub mod flash;
 pub mod serve;
 pub mod sim_node;
 pub mod test;
@@ -36,15 +40,150 @@ pub struct TargetArgs {
     #[arg(long, value_enum, default_value_t = TargetKind::Qemu, env = "HILT_TARGET")]
     pub target: TargetKind,
 
+    /// A board of the hardware map, instead of --target; repeat it to run
+    /// on several boards at once, one thread each.
+    #[arg(long = "board", value_name = "NAME", conflicts_with = "all")]
+    pub boards: Vec<String>,
+
+    /// Every board of the hardware map, the implicit `qemu` and `sim`
+    /// included, at once.
+    #[arg(long)]
+    pub all: bool,
+
+    /// The hardware map (see fixtures/boards.toml).
+    #[arg(long = "boards", value_name = "FILE", env = "HILT_BOARDS")]
+    pub map: Option<PathBuf>,
+
     #[command(flatten)]
     pub start: StartArgs,
+}
+
+impl TargetArgs {
+    /// The boards to run on: those named, every one with `--all`, or the
+    /// implicit entry of `--target`.
+    pub fn chosen(&self) -> anyhow::Result<Vec<Board>> {
+        let map = HardwareMap::choose(self.map.as_deref())?;
+        if self.all {
+            return Ok(map.boards);
+        }
+        if self.boards.is_empty() {
+            let name = match self.target {
+                TargetKind::Qemu => "qemu",
+                TargetKind::Sim => "sim",
+            };
+            let mut board = HardwareMap::implicit()
+                .get(name)
+                .cloned()
+                .context("the implicit boards")?;
+            board.response_timeout = std::time::Duration::from_millis(self.start.timeout_ms);
+            return Ok(vec![board]);
+        }
+        self.boards
+            .iter()
+            .map(|name| {
+                map.get(name).cloned().ok_or_else(|| {
+                    let names: Vec<&str> = map.boards.iter().map(|b| b.name.as_str()).collect();
+                    anyhow::anyhow!(ScriptError::whole(
+                        "--board",
+                        format!(
+                            "no board {name:?} in the hardware map (it has {})",
+                            names.join(", ")
+                        ),
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Starts the one chosen target.
+    pub fn start(&self) -> anyhow::Result<Box<dyn Target>> {
+        match self.chosen()?.as_slice() {
+            [board] => self.start_one(board),
+            _ => anyhow::bail!(ScriptError::whole(
+                "--board",
+                "this command runs on one board at a time"
+            )),
+        }
+    }
+
+    /// Starts a board of the map.
+    pub fn start_one(&self, board: &Board) -> anyhow::Result<Box<dyn Target>> {
+        self.start.start_board(board)
+    }
+}
+
+/// What a command did on one of several boards.
+#[derive(Debug)]
+pub struct BoardReport<T> {
+    pub board: String,
+    /// Its log file.
+    pub log: PathBuf,
+    pub result: anyhow::Result<T>,
+}
+
+/// Runs `work` on each board at once, one thread per board; each thread
+/// starts its board, writes to its own log (`target/hilt-logs/BOARD.log`)
+/// and shuts the board down. Reports per board, in the order given.
+pub fn on_each_board<T: Send>(
+    args: &TargetArgs,
+    boards: &[Board],
+    work: impl Fn(&mut dyn Target, &mut dyn std::io::Write) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Vec<BoardReport<T>>> {
+    let dir = firmware::target_dir(&firmware::source_root().unwrap_or_else(|_| PathBuf::from(".")))
+        .join("hilt-logs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Firmware builds share one target directory: build before the threads.
+    for board in boards {
+        args.start.elf_for(board)?;
+    }
+    let work = &work;
+    Ok(std::thread::scope(|scope| {
+        let handles: Vec<_> = boards
+            .iter()
+            .map(|board| {
+                let log = dir.join(format!("{}.log", board.name));
+                scope.spawn(move || {
+                    let result = (|| {
+                        let mut file = std::fs::File::create(&log)
+                            .with_context(|| format!("creating {}", log.display()))?;
+                        let mut target = args.start_one(board)?;
+                        let result = work(target.as_mut(), &mut file);
+                        let shutdown = target.shutdown();
+                        let value = result?;
+                        shutdown?;
+                        Ok(value)
+                    })();
+                    BoardReport {
+                        board: board.name.clone(),
+                        log,
+                        result,
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(boards)
+            .map(|(h, board)| {
+                h.join().unwrap_or_else(|_| BoardReport {
+                    board: board.name.clone(),
+                    log: PathBuf::new(),
+                    result: Err(anyhow::anyhow!(
+                        "the thread for board {} panicked",
+                        board.name
+                    )),
+                })
+            })
+            .collect()
+    }))
 }
 
 /// How targets are started.
 #[derive(Debug, Clone, Args)]
 pub struct StartArgs {
-    /// Firmware ELF to boot on the emulated board. Without it, the firmware
-    /// under test is used, built first if it is missing or out of date.
+    /// Firmware ELF to run (on the emulated board, or flashed on a board).
+    /// Without it, the hardware map's firmware for the board, or the
+    /// firmware under test, built first if it is missing or out of date.
     #[arg(long, value_name = "PATH", env = "HILT_ELF")]
     pub elf: Option<PathBuf>,
 
@@ -58,18 +197,66 @@ pub struct StartArgs {
     pub timeout_ms: u64,
 }
 
-impl TargetArgs {
-    /// Starts the chosen target.
-    pub fn start(&self) -> anyhow::Result<Box<dyn Target>> {
-        self.start.start(self.target)
-    }
-}
-
 impl StartArgs {
     fn timing(&self) -> Timing {
         Timing {
             response_timeout: std::time::Duration::from_millis(self.timeout_ms),
             ..Timing::default()
+        }
+    }
+
+    /// The ELF a board runs: `--elf`, else the map's firmware (a board of
+    /// `hilt build`, built if needed, or a path), else the firmware under
+    /// test for the emulated board. `None` for the simulation.
+    pub fn elf_for(&self, board: &Board) -> anyhow::Result<Option<PathBuf>> {
+        if board.kind == Kind::Sim {
+            return Ok(None);
+        }
+        if let Some(elf) = &self.elf {
+            return Ok(Some(elf.clone()));
+        }
+        let Some(firmware) = &board.firmware else {
+            return Ok(Some(firmware_under_test()?));
+        };
+        match firmware::board(firmware) {
+            Some(b) if b == LM3S6965EVB => Ok(Some(firmware_under_test()?)),
+            Some(b) => Ok(Some(firmware::build(&b)?)),
+            None => Ok(Some(PathBuf::from(firmware))),
+        }
+    }
+
+    /// Starts a board of the hardware map.
+    pub fn start_board(&self, board: &Board) -> anyhow::Result<Box<dyn Target>> {
+        let timing = Timing {
+            response_timeout: board.response_timeout,
+            ..Timing::default()
+        };
+        match board.kind {
+            Kind::Qemu => {
+                hilt::target::qemu::find_qemu(&self.qemu)?;
+                let elf = self
+                    .elf_for(board)?
+                    .context("an ELF for the emulated board")?;
+                let mut options = QemuOptions::new(elf);
+                options.qemu = self.qemu.clone();
+                options.baud = board.baud;
+                options.timing = timing;
+                Ok(Box::new(QemuTarget::start(&options)?))
+            }
+            Kind::Sim => {
+                let hilt =
+                    std::env::current_exe().context("cannot find the hilt program itself")?;
+                let mut options = SimOptions::hilt_binary(hilt);
+                options.baud = board.baud;
+                options.timing = timing;
+                Ok(Box::new(SimTarget::start(&options)?))
+            }
+            Kind::ProbeRs => {
+                // The probe first: a missing board fails before a build.
+                hilt::target::board::check_probe(board)?;
+                let elf = self.elf_for(board)?.context("an ELF for the board")?;
+                Ok(Box::new(BoardTarget::start(board, &elf)?))
+            }
         }
     }
 
@@ -133,7 +320,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         if cause.is::<FirmwareError>() || cause.is::<hilt::native::NativeError>() {
             return exit::FIRMWARE;
         }
-        if cause.is::<ScriptError>() {
+        if cause.is::<ScriptError>() || cause.is::<hilt::boards::MapError>() {
             return exit::USAGE;
         }
     }

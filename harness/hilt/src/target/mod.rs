@@ -4,11 +4,7 @@
 //! | --- | --- | --- | --- |
 //! | emulated board | [`qemu`] | QEMU's pty, found over QMP | QMP `system_reset` |
 //! | host simulation | [`sim`] | the simulation's pty | restart the process |
-//!
-//! A real board behind a probe-rs debug probe is the third kind; it plugs in
-//! here as one more implementation of [`Target`] (flash with verify, probe
-//! reset, the serial port matched by USB serial number), and nothing above
-//! this module needs to change for it.
+//! | real board | [`board`] | its USB serial port, matched by the hardware map | probe-rs reset |
 //!
 //! Architecture Invariant: a target moves bytes and resets; it knows nothing
 //! of the protocol spoken over its link.
@@ -21,6 +17,7 @@ use std::time::Duration;
 use crate::crash::{Evidence, FailureKind};
 use crate::link::{LinkError, SerialLink, Timing};
 
+pub mod board;
 pub mod qemu;
 pub mod sim;
 
@@ -73,6 +70,14 @@ pub enum TargetError {
     /// The serial link failed.
     #[error(transparent)]
     Link(#[from] LinkError),
+    /// A real board's probe, port or flashing failed.
+    #[error("board {board}: {reason}")]
+    Board {
+        /// The board's name in the hardware map.
+        board: String,
+        /// What went wrong, with what was expected and what was found.
+        reason: String,
+    },
     /// Resets did not bring the device back.
     #[error("{target} did not recover: {attempts} resets, and it still does not answer a health request ({last})")]
     Unrecoverable {

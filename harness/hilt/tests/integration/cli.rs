@@ -338,3 +338,94 @@ fn mbpoll_talks_to_the_emulated_board() {
     .unwrap();
     assert_eq!(hilt.wait().unwrap().code(), Some(0));
 }
+
+fn example_map() -> String {
+    let root = hilt::firmware::source_root().unwrap();
+    root.join(hilt::boards::EXAMPLE).display().to_string()
+}
+
+#[test]
+fn boards_lists_the_map_and_what_is_attached() {
+    let map = example_map();
+    let (code, stdout, stderr) = hilt(&["boards", "--boards", &map]);
+    assert_eq!(code, 0, "{stderr}");
+    for needle in [
+        "nucleo-1 (probe-rs, ",
+        "probe     0483:374b:066DFF555654725187171931: NOT FOUND: expected probe",
+        "qemu (qemu, implicit)",
+        "sim (sim, implicit)",
+        "attached debug probes:",
+        "attached serial ports:",
+    ] {
+        assert!(stdout.contains(needle), "{needle:?} not in:\n{stdout}");
+    }
+}
+
+#[test]
+fn flash_without_the_probe_says_which_was_expected_and_what_was_found() {
+    let map = example_map();
+    one_line_error(
+        &["flash", "--board", "nucleo-1", "--boards", &map],
+        4,
+        "board nucleo-1: expected probe 0483:374b:066DFF555654725187171931, but none is attached",
+    );
+    one_line_error(
+        &["flash", "--board", "qemu", "--boards", &map],
+        2,
+        "there is nothing to flash",
+    );
+    one_line_error(
+        &["flash", "--board", "nope", "--boards", &map],
+        2,
+        "no board \"nope\"",
+    );
+}
+
+#[test]
+fn a_malformed_map_is_one_line_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("boards.toml");
+    std::fs::write(&path, "[[board]]\nname = \"x\"\nkind = \"probe-rs\"\nchip = \"STM32F401RETx\"\nprobe = \"not-a-probe\"\n").unwrap();
+    let path = path.display().to_string();
+    one_line_error(&["boards", "--boards", &path], 2, "line 5, field `probe`");
+    one_line_error(
+        &[
+            "exec",
+            "--boards",
+            &path,
+            "--board",
+            "x",
+            "read-holding 0 1",
+        ],
+        2,
+        "boards.toml: line 5",
+    );
+}
+
+#[test]
+fn exec_runs_on_several_boards_at_once_each_with_its_log() {
+    require_qemu();
+    firmware_elf();
+    let (code, stdout, stderr) = hilt(&[
+        "exec",
+        "--board",
+        "qemu",
+        "--board",
+        "sim",
+        "write-register 3 77",
+        "read-holding 3 1",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for board in ["qemu", "sim"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("board {board}: ok (log: ")))
+            .unwrap_or_else(|| panic!("no report for {board}:\n{stdout}"));
+        let log = line.trim_end_matches(')').rsplit("log: ").next().unwrap();
+        let transcript = std::fs::read_to_string(log).unwrap();
+        assert!(
+            transcript.contains("read-holding 0x0003 1 -> holding 0x0003: 77"),
+            "{board}: {transcript}"
+        );
+    }
+}
