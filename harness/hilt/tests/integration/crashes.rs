@@ -54,6 +54,7 @@ fn each_failure_is_reported_with_its_location_and_recovered_from(kind: Kind) {
         );
 
         let request = protocol.parse_request(trigger).unwrap();
+        let triggered = Instant::now();
         let (_, outcome) =
             session::classify(&protocol, target.as_mut(), &request, None, &mut scratch)
                 .unwrap_or_else(|e| panic!("{kind:?} {name}: {e}"));
@@ -84,9 +85,10 @@ fn each_failure_is_reported_with_its_location_and_recovered_from(kind: Kind) {
         let took = session::recover(&protocol, target.as_mut(), 3, &mut scratch)
             .unwrap_or_else(|e| panic!("{kind:?} {name}: {e}"));
         println!(
-            "{kind:?} {name}: {class}, {evidence}; recovered in {:.0} ms ({:.0} ms with the health request)",
+            "{kind:?} {name}: {class} reported {:.0} ms after the trigger, {evidence}; recovered (reset and a health request answered) in {:.0} ms; {:.0} ms in all",
+            (started - triggered).as_secs_f64() * 1000.0,
             took.as_secs_f64() * 1000.0,
-            started.elapsed().as_secs_f64() * 1000.0
+            triggered.elapsed().as_secs_f64() * 1000.0
         );
         assert!(
             took < Duration::from_secs(30),
