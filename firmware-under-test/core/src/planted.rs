@@ -227,6 +227,7 @@ pub fn on(bug: Bug) -> bool {
 
 /// Panics, naming the bug: what an out-of-bounds access would do.
 #[cold]
+#[track_caller]
 pub fn fire(bug: Bug) -> ! {
     let p = bug.planted();
     panic!("planted bug {} ({}): {}", p.id, p.name, p.description)
@@ -234,6 +235,7 @@ pub fn fire(bug: Bug) -> ! {
 
 /// `bytes[at]`, as a planted bug reads it: unchecked, and a panic naming
 /// the bug when past the end.
+#[track_caller]
 pub fn byte(bytes: &[u8], at: usize, bug: Bug) -> u8 {
     match bytes.get(at) {
         Some(&b) => b,
@@ -242,6 +244,7 @@ pub fn byte(bytes: &[u8], at: usize, bug: Bug) -> u8 {
 }
 
 /// `&bytes[range]`, as a planted bug takes it.
+#[track_caller]
 pub fn slice(bytes: &[u8], range: core::ops::Range<usize>, bug: Bug) -> &[u8] {
     match bytes.get(range) {
         Some(s) => s,

@@ -37,6 +37,9 @@ pub struct SimOptions {
     pub baud: u32,
     /// Test only: act on the crash trigger's requests (see [`crash_trigger`]).
     pub crash_trigger: bool,
+    /// Benchmarks only: no node, every byte received is sent back (the
+    /// link's practical limit).
+    pub echo: bool,
 }
 
 impl Default for SimOptions {
@@ -44,6 +47,7 @@ impl Default for SimOptions {
         SimOptions {
             baud: 115_200,
             crash_trigger: false,
+            echo: false,
         }
     }
 }
@@ -59,6 +63,7 @@ pub struct Simulation {
     node: Node,
     started: Instant,
     crash_trigger: bool,
+    echo: bool,
 }
 
 impl Simulation {
@@ -79,6 +84,7 @@ impl Simulation {
             }),
             started: Instant::now(),
             crash_trigger: options.crash_trigger,
+            echo: options.echo,
         })
     }
 
@@ -121,6 +127,10 @@ impl Simulation {
                     Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
                     Err(e) => return Err(e.into()),
                 };
+                if self.echo {
+                    write_all(&self.master, &buf[..n])?;
+                    continue;
+                }
                 for &byte in &buf[..n] {
                     let Simulation {
                         receiver,

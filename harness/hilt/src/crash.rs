@@ -355,8 +355,9 @@ pub fn parse_rust_panic(stderr: &str) -> Option<(String, Location)> {
     let mut parts = place.rsplitn(3, ':');
     let (_column, line, file) = (parts.next()?, parts.next()?, parts.next()?);
     let mut message = Vec::new();
-    let mut function = None;
     let mut in_backtrace = false;
+    // Frames with their "at file:line", innermost first.
+    let mut frames: Vec<(String, Option<String>)> = Vec::new();
     for l in lines {
         let t = l.trim();
         if t == "stack backtrace:" {
@@ -370,16 +371,33 @@ pub fn parse_rust_panic(stderr: &str) -> Option<(String, Location)> {
             message.push(l);
             continue;
         }
-        // "  12: some::function" (frame) or "      at file:line:col".
-        if let Some((index, name)) = t.split_once(": ") {
-            if index.chars().all(|c| c.is_ascii_digit())
-                && !MACHINERY.iter().any(|m| name.starts_with(m))
-            {
-                function = Some(name.to_owned());
-                break;
+        // "  12: some::function" (a frame) or "      at file:line:col".
+        if let Some(at) = t.strip_prefix("at ") {
+            if let Some(frame) = frames.last_mut() {
+                frame.1.get_or_insert_with(|| at.to_owned());
+            }
+        } else if let Some((index, name)) = t.split_once(": ") {
+            if index.chars().all(|c| c.is_ascii_digit()) {
+                frames.push((name.to_owned(), None));
             }
         }
     }
+    // The frame at the panic's own location (so a `#[track_caller]` helper
+    // that panics for its caller is skipped), else the first frame past the
+    // panic machinery.
+    let place = format!("{file}:{line}:");
+    let function = frames
+        .iter()
+        .find(|(_, at)| {
+            at.as_deref()
+                .is_some_and(|a| a.trim_start_matches("./").ends_with(&place) || a.contains(&place))
+        })
+        .or_else(|| {
+            frames
+                .iter()
+                .find(|(name, _)| !MACHINERY.iter().any(|m| name.starts_with(m)))
+        })
+        .map(|(name, _)| name.clone());
     Some((
         message.join("\n"),
         Location {

@@ -177,6 +177,46 @@ pub fn build_variant(board: &Board, features: &[&str]) -> Result<PathBuf, Firmwa
     build_into(board, features, &dir)
 }
 
+/// Builds the simulation as its own program (`mbnode-sim`) with cargo
+/// `features` of its crate (`planted-bugs`), in a target directory of its
+/// own; returns the program. `hilt sim-node` is the shipped simulation.
+pub fn build_sim_variant(features: &[&str]) -> Result<PathBuf, FirmwareError> {
+    let root = source_root()?;
+    let dir = target_dir(&root)
+        .join("variants")
+        .join(format!("sim+{}", features.join("+")));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "mbnode-sim",
+            "--bin",
+            "mbnode-sim",
+            "--target-dir",
+        ])
+        .arg(&dir);
+    if !features.is_empty() {
+        command.arg("--features").arg(features.join(","));
+    }
+    let output = command
+        .current_dir(&root)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .map_err(FirmwareError::Cargo)?;
+    if !output.status.success() {
+        let text = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = text.lines().collect();
+        return Err(FirmwareError::Build {
+            board: "sim",
+            output: lines[lines.len().saturating_sub(30)..].join("\n"),
+        });
+    }
+    Ok(dir.join("debug").join("mbnode-sim"))
+}
+
 fn build_into(board: &Board, features: &[&str], dir: &Path) -> Result<PathBuf, FirmwareError> {
     let root = source_root()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

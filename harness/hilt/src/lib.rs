@@ -24,3 +24,4 @@ pub mod session;
 pub mod suite;
 pub mod symbols;
 pub mod target;
+pub mod wirefuzz;

@@ -31,6 +31,7 @@ enum Command {
     Flash(cmd::flash::FlashCmd),
     Bench(cmd::bench::BenchCmd),
     Test(cmd::test::TestCmd),
+    Fuzz(cmd::fuzz::FuzzCmd),
     TimeToBug(cmd::time_to_bug::TimeToBugCmd),
     Coverage(cmd::coverage::CoverageCmd),
     #[command(hide = true)]
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         Command::Flash(c) => c.run(),
         Command::Bench(c) => c.run(),
         Command::Test(c) => c.run(),
+        Command::Fuzz(c) => c.run(),
         Command::TimeToBug(c) => c.run(),
         Command::Coverage(c) => c.run(),
         Command::SimNode(c) => c.run(),

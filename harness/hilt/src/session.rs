@@ -65,8 +65,24 @@ pub fn transact<P: Protocol>(
     request: &P::Request,
     scratch: &mut Vec<u8>,
 ) -> Result<Transaction, TargetError> {
-    protocol.encode(request, scratch);
     let timing = target.timing();
+    transact_timed(protocol, target, request, timing, scratch)
+}
+
+/// How long to listen for an answer that is not due: long enough for a
+/// loaded emulator to send one it should not (the device suites use the
+/// same window).
+pub const NO_ANSWER_WAIT: Duration = Duration::from_millis(30);
+
+/// [`transact`] with its own timing.
+pub fn transact_timed<P: Protocol>(
+    protocol: &P,
+    target: &mut dyn Target,
+    request: &P::Request,
+    timing: crate::link::Timing,
+    scratch: &mut Vec<u8>,
+) -> Result<Transaction, TargetError> {
+    protocol.encode(request, scratch);
     let exchange = target.link().transact(scratch, timing, |received| {
         protocol.framing(request, received)
     })?;
@@ -110,7 +126,35 @@ pub fn classify<P: Protocol>(
     answer_due: Option<bool>,
     scratch: &mut Vec<u8>,
 ) -> Result<(Option<Transaction>, Outcome), TargetError> {
-    let transaction = match transact(protocol, target, request, scratch) {
+    let timing = target.timing();
+    classify_timed(
+        protocol,
+        target,
+        request,
+        answer_due,
+        timing,
+        NO_ANSWER_WAIT,
+        scratch,
+    )
+}
+
+/// [`classify`] with the caller's timing, and how long to listen when no
+/// answer is due: a fuzzer that keeps the link busy listens no longer than
+/// the device needs to end a frame.
+pub fn classify_timed<P: Protocol>(
+    protocol: &P,
+    target: &mut dyn Target,
+    request: &P::Request,
+    answer_due: Option<bool>,
+    mut timing: crate::link::Timing,
+    no_answer_wait: Duration,
+    scratch: &mut Vec<u8>,
+) -> Result<(Option<Transaction>, Outcome), TargetError> {
+    let due = answer_due.unwrap_or_else(|| protocol.expects_response(request));
+    if !due {
+        timing.response_timeout = timing.response_timeout.min(no_answer_wait);
+    }
+    let transaction = match transact_timed(protocol, target, request, timing, scratch) {
         Ok(t) => t,
         Err(e) => {
             // A link that broke because the device died: its process may
@@ -135,7 +179,6 @@ pub fn classify<P: Protocol>(
             };
         }
     };
-    let due = answer_due.unwrap_or(transaction.expected_answer);
     let outcome = match transaction.decoded.verdict {
         Verdict::Answer => Outcome::Answered,
         Verdict::Exception(code) => Outcome::Exception(code),
@@ -143,9 +186,12 @@ pub fn classify<P: Protocol>(
             Some(evidence) => Outcome::Crash(evidence),
             None => Outcome::Malformed,
         },
+        // Silence where none was due: a firmware that crashes announces it
+        // on its UART (stray bytes), and a dead process fails the next
+        // transaction, so there is nothing to ask the target here.
+        Verdict::Silence if !due => Outcome::NoAnswer,
         Verdict::Silence => match target.post_mortem()? {
             Some(evidence) => Outcome::Crash(evidence),
-            None if !due => Outcome::NoAnswer,
             None => {
                 let health = protocol.health_request();
                 match transact(protocol, target, &health, scratch) {

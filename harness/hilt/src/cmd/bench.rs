@@ -32,6 +32,12 @@ pub struct BenchCmd {
           value_parser = clap::value_parser!(u32).range(0..=10_000))]
     suite_cases: u32,
 
+    /// Seconds of wire fuzzing per target, side by side with a raw echo of
+    /// the same byte counts through the same link (0 skips that part).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    fuzz_seconds: u64,
+
     /// Round trips per target.
     #[arg(long, default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -137,7 +143,113 @@ impl BenchCmd {
         for (target, _) in &mut targets {
             target.shutdown()?;
         }
+        drop(targets);
+        if self.fuzz_seconds > 0 {
+            self.fuzz_against_echo(&mut out)?;
+        }
         Ok(hilt::exit::SUCCESS)
+    }
+
+    /// Wire fuzzing's rate on each target, then a raw echo of the very
+    /// steps it sent (the same byte counts, each sent and read back whole)
+    /// through the same kind of link: the practical limit of that link.
+    fn fuzz_against_echo(&self, out: &mut impl Write) -> anyhow::Result<()> {
+        use hilt::wirefuzz::{self, corpus::Corpus, crashes::CrashStore, feedback::ShapeFeedback};
+        let root = hilt::firmware::source_root()?;
+        let text = std::fs::read_to_string(root.join("fuzz/modbus.dict"))?;
+        let dictionary =
+            hilt::wirefuzz::mutate::parse_dictionary(&text).map_err(anyhow::Error::msg)?;
+        let seconds = Duration::from_secs(self.fuzz_seconds);
+        writeln!(
+            out,
+            "\n{:<6} {:>10} {:>10} {:>12} {:>9} {:>12} {:>16}",
+            "target",
+            "fuzz exec/s",
+            "steps/s",
+            "bytes/step",
+            "silent %",
+            "echo steps/s",
+            "fuzz/echo ratio"
+        )?;
+        for (kind, name) in [(TargetKind::Qemu, "qemu"), (TargetKind::Sim, "sim")] {
+            let scratch_dir = tempfile::tempdir()?;
+            let corpus = Corpus::open(
+                &scratch_dir.path().join("corpus"),
+                &[root.join("fixtures/corpus/node")],
+            )
+            .map_err(anyhow::Error::msg)?;
+            let crashes = CrashStore::open(&scratch_dir.path().join("crashes"))
+                .map_err(anyhow::Error::msg)?;
+            let shared = wirefuzz::Shared::new(corpus, crashes, Box::new(ShapeFeedback::default()));
+            *shared.trace.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+            let settings = wirefuzz::Settings {
+                seed: 1,
+                dictionary: dictionary.clone(),
+                time: Some(seconds),
+                runs: None,
+                reset_every: 32,
+                quiet: wirefuzz::quiet_for(match kind {
+                    TargetKind::Qemu => hilt::boards::Kind::Qemu,
+                    TargetKind::Sim => hilt::boards::Kind::Sim,
+                }),
+                firmware: name.into(),
+                firmware_sha1: String::new(),
+            };
+            let mut target = self.start.start(kind)?;
+            wirefuzz::run_job(&shared, &settings, 0, 1, target.as_mut())?;
+            let fuzz_elapsed = shared.started.elapsed().as_secs_f64();
+            target.shutdown()?;
+            drop(target);
+            let snapshot = shared.snapshot();
+            let trace = shared
+                .trace
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_default();
+            let steps_per_s = trace.len() as f64 / fuzz_elapsed;
+            let mean = trace.iter().sum::<usize>() as f64 / trace.len().max(1) as f64;
+
+            let mut echo = self.start_echo(kind)?;
+            let echo_rate = echo_rate(echo.as_mut(), &trace, seconds)?;
+            echo.shutdown()?;
+            writeln!(
+                out,
+                "{:<6} {:>10.1} {:>10.1} {:>12.1} {:>9.0} {:>12.1} {:>16.3}",
+                name,
+                snapshot.execs as f64 / fuzz_elapsed,
+                steps_per_s,
+                mean,
+                100.0
+                    * shared
+                        .counters
+                        .silent_steps
+                        .load(std::sync::atomic::Ordering::Relaxed) as f64
+                    / trace.len().max(1) as f64,
+                echo_rate,
+                steps_per_s / echo_rate
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The target kind with an echo in place of the node.
+    fn start_echo(&self, kind: TargetKind) -> anyhow::Result<Box<dyn Target>> {
+        use hilt::target::qemu::{QemuOptions, QemuTarget};
+        use hilt::target::sim::{SimOptions, SimTarget};
+        Ok(match kind {
+            TargetKind::Qemu => {
+                let elf = hilt::firmware::build_variant(&hilt::firmware::LM3S6965EVB, &["echo"])?;
+                let mut options = QemuOptions::new(elf);
+                options.qemu = self.start.qemu.clone();
+                Box::new(QemuTarget::start(&options)?)
+            }
+            TargetKind::Sim => {
+                let mut options = SimOptions::hilt_binary(std::env::current_exe()?);
+                options.args.push("--echo".into());
+                Box::new(SimTarget::start(&options)?)
+            }
+        })
     }
 
     /// The property suite's requests per second on each target: rounds of
@@ -200,4 +312,35 @@ impl BenchCmd {
         )?;
         Ok(())
     }
+}
+
+/// Steps per second of a raw echo: each traced step's byte count sent and
+/// read back whole, in the traced order, for `limit`.
+fn echo_rate(target: &mut dyn Target, trace: &[usize], limit: Duration) -> anyhow::Result<f64> {
+    let timing = target.timing();
+    let mut request = Vec::new();
+    let started = Instant::now();
+    let mut steps = 0u64;
+    for &len in trace.iter().cycle() {
+        if started.elapsed() >= limit || trace.is_empty() {
+            break;
+        }
+        request.clear();
+        request.extend((0..len).map(|i| (i as u8) | 1));
+        let exchange = target.link().transact(&request, timing, |received| {
+            if received.len() >= len {
+                hilt_protocol::Framing::Complete(len)
+            } else {
+                hilt_protocol::Framing::NeedMore
+            }
+        })?;
+        if exchange.response.len() != len {
+            bail!(
+                "the echo returned {} of {len} bytes",
+                exchange.response.len()
+            );
+        }
+        steps += 1;
+    }
+    Ok(steps as f64 / started.elapsed().as_secs_f64())
 }

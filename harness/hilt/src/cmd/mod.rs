@@ -19,6 +19,7 @@ pub mod build;
 pub mod coverage;
 pub mod exec;
 pub mod flash;
+pub mod fuzz;
 pub mod serve;
 pub mod sim_node;
 pub mod test;
@@ -191,6 +192,16 @@ pub struct StartArgs {
     #[arg(long, value_name = "PROGRAM", default_value = DEFAULT_QEMU, env = "HILT_QEMU")]
     pub qemu: String,
 
+    /// The simulation program to run instead of `hilt sim-node`: a build
+    /// of `mbnode-sim` with test-only features (`planted-bugs`).
+    #[arg(long = "sim", value_name = "PROGRAM", env = "HILT_SIM")]
+    pub sim_program: Option<PathBuf>,
+
+    /// Test only: the simulation crashes, faults or hangs on the crash
+    /// trigger's requests (see the README).
+    #[arg(long)]
+    pub sim_crash_trigger: bool,
+
     /// How long to wait for the first byte of a response, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
@@ -225,6 +236,24 @@ impl StartArgs {
         }
     }
 
+    /// How to run the simulation: `hilt sim-node`, or `--sim PROGRAM`.
+    pub fn sim_options(&self) -> anyhow::Result<SimOptions> {
+        let mut options = match &self.sim_program {
+            Some(program) => SimOptions {
+                program: program.clone(),
+                args: Vec::new(),
+                ..SimOptions::hilt_binary(program)
+            },
+            None => SimOptions::hilt_binary(
+                std::env::current_exe().context("cannot find the hilt program itself")?,
+            ),
+        };
+        if self.sim_crash_trigger {
+            options.args.push("--crash-trigger".into());
+        }
+        Ok(options)
+    }
+
     /// Starts a board of the hardware map.
     pub fn start_board(&self, board: &Board) -> anyhow::Result<Box<dyn Target>> {
         let timing = Timing {
@@ -244,9 +273,7 @@ impl StartArgs {
                 Ok(Box::new(QemuTarget::start(&options)?))
             }
             Kind::Sim => {
-                let hilt =
-                    std::env::current_exe().context("cannot find the hilt program itself")?;
-                let mut options = SimOptions::hilt_binary(hilt);
+                let mut options = self.sim_options()?;
                 options.baud = board.baud;
                 options.timing = timing;
                 Ok(Box::new(SimTarget::start(&options)?))
@@ -276,9 +303,7 @@ impl StartArgs {
                 Ok(Box::new(QemuTarget::start(&options)?))
             }
             TargetKind::Sim => {
-                let hilt =
-                    std::env::current_exe().context("cannot find the hilt program itself")?;
-                let mut options = SimOptions::hilt_binary(hilt);
+                let mut options = self.sim_options()?;
                 options.timing = self.timing();
                 Ok(Box::new(SimTarget::start(&options)?))
             }

@@ -13,6 +13,10 @@ pub struct SimNodeCmd {
     /// Test only: crash, fault or hang on the crash trigger's requests.
     #[arg(long)]
     crash_trigger: bool,
+
+    /// Benchmarks only: echo every byte instead of running the node.
+    #[arg(long)]
+    echo: bool,
 }
 
 impl SimNodeCmd {
@@ -20,6 +24,7 @@ impl SimNodeCmd {
         let options = mbnode_sim::SimOptions {
             baud: self.baud,
             crash_trigger: self.crash_trigger,
+            echo: self.echo,
         };
         mbnode_sim::main_with(&options)?;
         Ok(hilt::exit::SUCCESS)

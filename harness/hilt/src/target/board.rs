@@ -296,10 +296,10 @@ impl Target for BoardTarget {
         let location = self.symbols().and_then(|s| s.locate(u64::from(pc)));
         Ok(Evidence {
             kind: FailureKind::Hang,
-            summary: format!("no answer; the core runs at {pc:#010x}"),
+            summary: "no answer, not even to a health request; the core runs".into(),
+            details: vec![format!("pc={pc:#010x}")],
             location,
             pc: Some(u64::from(pc)),
-            details: Vec::new(),
         })
     }
 }

@@ -449,10 +449,10 @@ impl Target for QemuTarget {
         let location = self.symbols().and_then(|s| s.locate(u64::from(pc)));
         Ok(crate::crash::Evidence {
             kind: crate::crash::FailureKind::Hang,
-            summary: format!("no answer; the CPU runs at {pc:#010x}"),
+            summary: "no answer, not even to a health request; the CPU runs".into(),
+            details: vec![format!("pc={pc:#010x}")],
             location,
             pc: Some(u64::from(pc)),
-            details: Vec::new(),
         })
     }
 

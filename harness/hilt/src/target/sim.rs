@@ -186,10 +186,10 @@ impl Target for SimTarget {
         });
         Ok(Evidence {
             kind: FailureKind::Hang,
-            summary: format!("no answer; the simulation runs at {pc:#x}"),
+            summary: "no answer, not even to a health request; the simulation runs".into(),
+            details: vec![format!("pc={pc:#x}")],
             location,
             pc: Some(pc),
-            details: Vec::new(),
         })
     }
 

@@ -11,6 +11,9 @@
 //! - `crashes`: the crash-trigger builds on the emulated board and the
 //!   simulation panic, fault and hang; each is classified with its
 //!   symbolised location, and the target recovers and answers correctly.
+//! - `fuzzing`: `hilt fuzz` campaigns on the simulation and the emulated
+//!   board with the planted bugs and the crash trigger; SIGKILL and resume;
+//!   bad input.
 //! - `firmware`: the shipped image carries no test-only code (planted bugs,
 //!   crash trigger); the planted build does.
 //!
@@ -21,3 +24,4 @@ mod common;
 mod crashes;
 mod end_to_end;
 mod firmware;
+mod fuzzing;

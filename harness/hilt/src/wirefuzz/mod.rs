@@ -1,0 +1,419 @@
+//! Wire fuzz campaigns: inputs generated and mutated on the host, sent over
+//! the UART to the real firmware (on a board, the emulated board or the
+//! simulation), every outcome classified, the device recovered after each
+//! crash or hang, and nothing found ever lost.
+//!
+//! Each job drives one target. An input is a sequence of steps
+//! (`hilt_modbus::fuzzing::Steps`); each step is sent as soon as the
+//! previous transaction ends (by framing, by exception, or by the line's
+//! silence), never after a fixed sleep. The device is reset every
+//! `reset_every` inputs and after each crash or hang, and the steps since
+//! its last reset are kept, so a stored crash replays from a reset.
+//!
+//! The reference model follows every step, for one thing only: whether an
+//! answer is due (it knows listen-only mode and broadcasts), and the state
+//! transitions that count as new behaviour. Whether answers are right is
+//! the device suites' business.
+
+pub mod corpus;
+pub mod crashes;
+pub mod feedback;
+pub mod mutate;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fastrand::Rng;
+use hilt_modbus::fuzzing::{Step, Steps};
+use hilt_modbus::model::{LockState, Model};
+use hilt_modbus::{ModbusRequest, ModbusRtu, RequestKind};
+use serde::Serialize;
+
+use self::corpus::Corpus;
+use self::crashes::{CrashRecord, CrashStore, Stored};
+use self::feedback::{length_class, timing_class, Feedback, Observation};
+use crate::crash::Outcome;
+use crate::session;
+use crate::target::{Target, TargetError};
+
+/// Resets tried after a crash or hang before a job gives up.
+pub const RECOVERY_ATTEMPTS: u32 = 3;
+
+/// What a campaign does, the same for every job.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub seed: u64,
+    pub dictionary: Vec<Vec<u8>>,
+    /// Stop after this long.
+    pub time: Option<Duration>,
+    /// Stop after this many inputs (all jobs together).
+    pub runs: Option<u64>,
+    /// Reset the device every this many inputs.
+    pub reset_every: u32,
+    /// The quiet that ends a frame on this target's line: how long a step
+    /// that gets no answer (none due) is listened to, and the gap left
+    /// before the next step.
+    pub quiet: Duration,
+    /// The firmware's path (or program) and the SHA-1 of its bytes.
+    pub firmware: String,
+    pub firmware_sha1: String,
+}
+
+/// The quiet that ends a frame on a kind of target's line: the emulated
+/// board's firmware ends frames after 10 ms of silence (its UART has no
+/// baud timing); a real board after t3.5 (1.75 ms), plus the USB serial
+/// port's latency; the simulation after t3.5.
+pub fn quiet_for(kind: crate::boards::Kind) -> Duration {
+    match kind {
+        crate::boards::Kind::Qemu => Duration::from_millis(12),
+        crate::boards::Kind::ProbeRs => Duration::from_millis(5),
+        crate::boards::Kind::Sim => Duration::from_millis(3),
+    }
+}
+
+/// Counters every job adds to.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Inputs run.
+    pub execs: AtomicU64,
+    /// Steps sent.
+    pub steps: AtomicU64,
+    /// Crashes seen (duplicates included).
+    pub crashes: AtomicU64,
+    /// Hangs seen (duplicates included).
+    pub hangs: AtomicU64,
+    /// Crashes and hangs stored as new signatures in this run.
+    pub new_failures: AtomicU64,
+    /// Device resets.
+    pub resets: AtomicU64,
+    /// Inputs added to the corpus in this run.
+    pub new_inputs: AtomicU64,
+    /// Bytes sent to the device.
+    pub bytes_sent: AtomicU64,
+    /// Steps that got no answer (each costs a listen and a quiet gap).
+    pub silent_steps: AtomicU64,
+}
+
+/// What the jobs share.
+pub struct Shared {
+    pub corpus: Mutex<Corpus>,
+    pub crashes: Mutex<CrashStore>,
+    pub feedback: Mutex<Box<dyn Feedback>>,
+    pub counters: Counters,
+    /// Set to stop every job at its next input.
+    pub stop: AtomicBool,
+    pub started: Instant,
+    /// When set, the byte count of every step sent (for `hilt bench`).
+    pub trace: Mutex<Option<Vec<usize>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("counters", &self.counters)
+            .finish()
+    }
+}
+
+/// A snapshot of a campaign, as the status line and the JSON stats file
+/// show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub elapsed_s: f64,
+    pub execs: u64,
+    pub execs_per_s: f64,
+    pub steps: u64,
+    pub corpus: usize,
+    pub new_inputs: u64,
+    /// Distinct behaviours the feedback has seen.
+    pub shapes: usize,
+    /// Distinct crashes and hangs in the crash folder.
+    pub unique_failures: usize,
+    pub crashes: u64,
+    pub hangs: u64,
+    pub resets: u64,
+}
+
+impl Shared {
+    pub fn new(corpus: Corpus, crashes: CrashStore, feedback: Box<dyn Feedback>) -> Shared {
+        Shared {
+            corpus: Mutex::new(corpus),
+            crashes: Mutex::new(crashes),
+            feedback: Mutex::new(feedback),
+            counters: Counters::default(),
+            stop: AtomicBool::new(false),
+            started: Instant::now(),
+            trace: Mutex::new(None),
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let c = &self.counters;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let execs = c.execs.load(Ordering::Relaxed);
+        Snapshot {
+            elapsed_s: elapsed,
+            execs,
+            execs_per_s: if elapsed > 0.0 {
+                execs as f64 / elapsed
+            } else {
+                0.0
+            },
+            steps: c.steps.load(Ordering::Relaxed),
+            corpus: lock(&self.corpus).len(),
+            new_inputs: c.new_inputs.load(Ordering::Relaxed),
+            shapes: lock(&self.feedback).seen(),
+            unique_failures: lock(&self.crashes).len(),
+            crashes: c.crashes.load(Ordering::Relaxed),
+            hangs: c.hangs.load(Ordering::Relaxed),
+            resets: c.resets.load(Ordering::Relaxed),
+        }
+    }
+
+    fn out_of_budget(&self, settings: &Settings) -> bool {
+        self.stop.load(Ordering::Relaxed)
+            || crate::interrupt::requested()
+            || settings.time.is_some_and(|t| self.started.elapsed() >= t)
+            || settings
+                .runs
+                .is_some_and(|r| self.counters.execs.load(Ordering::Relaxed) >= r)
+    }
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn model_state(model: &Model) -> (u8, bool) {
+    let lock = match model.lock() {
+        LockState::Locked => 0,
+        LockState::Armed => 1,
+        LockState::Unlocked => 2,
+    };
+    (lock, model.listen_only())
+}
+
+/// Why a job stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("the link to {target} failed: {reason}")]
+    Link { target: String, reason: String },
+    #[error("writing to the {what} folder: {source}")]
+    Store {
+        what: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// One job: runs inputs on `target` until the campaign's budget is spent,
+/// the user stops it, or the target cannot be recovered.
+pub fn run_job(
+    shared: &Shared,
+    settings: &Settings,
+    job: u64,
+    jobs: u64,
+    target: &mut dyn Target,
+) -> Result<(), JobError> {
+    let protocol = ModbusRtu { default_unit: 1 };
+    let mut rng = Rng::with_seed(
+        settings
+            .seed
+            .wrapping_add(job.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+    );
+    let mut model = Model::new("fuzz");
+    let mut history: Vec<Step> = Vec::new();
+    let mut since_reset = 0u32;
+    let mut scratch = Vec::new();
+    let mut replay = job as usize;
+    // A target starts in its reset state.
+
+    while !shared.out_of_budget(settings) {
+        // The corpus first, each entry once across the jobs; then mutants.
+        let input = {
+            let corpus = lock(&shared.corpus);
+            if replay < corpus.len() {
+                let bytes = corpus.get(replay).unwrap_or_default();
+                replay += jobs as usize;
+                Steps::from_bytes(bytes)
+            } else if corpus.is_empty() {
+                mutate::mutate(
+                    &mut rng,
+                    &Steps::default(),
+                    &Steps::default(),
+                    &settings.dictionary,
+                )
+            } else {
+                let base =
+                    Steps::from_bytes(corpus.get(rng.usize(..corpus.len())).unwrap_or_default());
+                let other =
+                    Steps::from_bytes(corpus.get(rng.usize(..corpus.len())).unwrap_or_default());
+                mutate::mutate(&mut rng, &base, &other, &settings.dictionary)
+            }
+        };
+        if since_reset >= settings.reset_every {
+            target.reset()?;
+            model.reset();
+            history.clear();
+            since_reset = 0;
+            shared.counters.resets.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut interesting = false;
+        for step in &input.0 {
+            if *step == Step::Reset {
+                target.reset()?;
+                model.reset();
+                history.clear();
+                shared.counters.resets.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let wire = step.wire();
+            if wire.is_empty() {
+                continue;
+            }
+            history.push(step.clone());
+            shared
+                .counters
+                .bytes_sent
+                .fetch_add(wire.len() as u64, Ordering::Relaxed);
+            if let Some(trace) = lock(&shared.trace).as_mut() {
+                trace.push(wire.len());
+            }
+            let before = model_state(&model);
+            let due = !model.exchange(&wire).is_empty();
+            let request = ModbusRequest::new(1, RequestKind::Raw(wire));
+            let timing = crate::link::Timing {
+                silence: settings.quiet,
+                ..target.timing()
+            };
+            let (transaction, outcome) = session::classify_timed(
+                &protocol,
+                target,
+                &request,
+                Some(due),
+                timing,
+                settings.quiet,
+                &mut scratch,
+            )?;
+            shared.counters.steps.fetch_add(1, Ordering::Relaxed);
+            match &outcome {
+                Outcome::Crash(evidence) | Outcome::Hang(evidence) => {
+                    let counter = match outcome {
+                        Outcome::Crash(_) => &shared.counters.crashes,
+                        _ => &shared.counters.hangs,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    // Stored before the reset that recovers the device.
+                    let steps = Steps(std::mem::take(&mut history));
+                    let record = CrashRecord {
+                        signature: crashes::signature(evidence),
+                        outcome: outcome.class().to_owned(),
+                        kind: evidence.kind.as_str().to_owned(),
+                        summary: evidence.summary.clone(),
+                        location: evidence.location.as_ref().map(ToString::to_string),
+                        pc: evidence.pc,
+                        details: evidence.details.clone(),
+                        target: target.name().to_owned(),
+                        firmware: settings.firmware.clone(),
+                        firmware_sha1: settings.firmware_sha1.clone(),
+                        seed: settings.seed,
+                        input: String::new(),
+                        steps: steps
+                            .0
+                            .iter()
+                            .map(|s| match s {
+                                Step::Reset => "reset".to_owned(),
+                                s => hex(&s.wire()),
+                            })
+                            .collect(),
+                        last_sent: hex(&request_bytes(&request)),
+                        first_seen: std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs()),
+                        count: 0,
+                    };
+                    let stored = lock(&shared.crashes)
+                        .record(record, &steps.encode())
+                        .map_err(|source| JobError::Store {
+                            what: "crash",
+                            source,
+                        })?;
+                    if let Stored::New(_) = stored {
+                        shared.counters.new_failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    session::recover(&protocol, target, RECOVERY_ATTEMPTS, &mut scratch)?;
+                    model.reset();
+                    since_reset = 0;
+                    shared.counters.resets.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Outcome::LinkError(e) => {
+                    return Err(JobError::Link {
+                        target: target.name().to_owned(),
+                        reason: e.clone(),
+                    })
+                }
+                _ => {}
+            }
+            let Some(t) = transaction else { continue };
+            if t.received.is_empty() {
+                shared.counters.silent_steps.fetch_add(1, Ordering::Relaxed);
+            }
+            let after = model_state(&model);
+            let shape = match t.received.as_slice() {
+                [] => None,
+                [_, function, rest @ ..] if function & 0x80 != 0 => Some((
+                    function & 0x7F,
+                    rest.first().copied().unwrap_or(0),
+                    length_class(t.received.len()),
+                )),
+                [_, function, ..] => Some((*function, 0, length_class(t.received.len()))),
+                [_] => Some((0, 0, 1)),
+            };
+            let observation = Observation {
+                shape,
+                class: outcome.class(),
+                transition: (before != after).then_some((before, after)),
+                timing: timing_class(t.elapsed),
+            };
+            interesting |= lock(&shared.feedback).observe(&observation);
+        }
+        since_reset += 1;
+        shared.counters.execs.fetch_add(1, Ordering::Relaxed);
+        if interesting {
+            let added = lock(&shared.corpus)
+                .add(&input.encode())
+                .map_err(|source| JobError::Store {
+                    what: "corpus",
+                    source,
+                })?;
+            if added {
+                shared.counters.new_inputs.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn request_bytes(request: &ModbusRequest) -> Vec<u8> {
+    let mut out = Vec::new();
+    request.encode_into(&mut out);
+    out
+}
+
+/// The crash folder's records, most frequent first.
+pub fn lock_records(shared: &Shared) -> Vec<CrashRecord> {
+    let mut records: Vec<CrashRecord> = lock(&shared.crashes).records().cloned().collect();
+    records.sort_by(|a, b| b.count.cmp(&a.count).then(a.signature.cmp(&b.signature)));
+    records
+}
