@@ -177,6 +177,13 @@ pub fn build_variant(board: &Board, features: &[&str]) -> Result<PathBuf, Firmwa
     build_into(board, features, &dir)
 }
 
+/// The last `n` lines of a program's output.
+fn last_lines(output: &[u8], n: usize) -> String {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// Builds the simulation as its own program (`mbnode-sim`) with cargo
 /// `features` of its crate (`planted-bugs`), in a target directory of its
 /// own; returns the program. `hilt sim-node` is the shipped simulation.
@@ -207,11 +214,9 @@ pub fn build_sim_variant(features: &[&str]) -> Result<PathBuf, FirmwareError> {
         .output()
         .map_err(FirmwareError::Cargo)?;
     if !output.status.success() {
-        let text = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = text.lines().collect();
         return Err(FirmwareError::Build {
             board: "sim",
-            output: lines[lines.len().saturating_sub(30)..].join("\n"),
+            output: last_lines(&output.stderr, 30),
         });
     }
     Ok(dir.join("debug").join("mbnode-sim"))
@@ -239,9 +244,7 @@ fn build_into(board: &Board, features: &[&str], dir: &Path) -> Result<PathBuf, F
         .output()
         .map_err(FirmwareError::Cargo)?;
     if !output.status.success() {
-        let text = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        let tail = last_lines(&output.stderr, 30);
         return Err(FirmwareError::Build {
             board: board.name,
             output: tail,

@@ -25,3 +25,13 @@ pub mod suite;
 pub mod symbols;
 pub mod target;
 pub mod wirefuzz;
+
+/// Bytes as upper-case hex pairs separated by spaces (`01 03 00 00`), as
+/// transcripts and records show them.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

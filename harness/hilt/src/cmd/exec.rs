@@ -7,7 +7,7 @@ use std::io::Write;
 
 use clap::Args;
 use hilt::script::{self, ScriptError, Step};
-use hilt::session;
+use hilt::{hex, session};
 use hilt_modbus::ModbusRtu;
 
 use super::TargetArgs;
@@ -45,14 +45,6 @@ pub struct ExecCmd {
     /// Requests, one per argument.
     #[arg(value_name = "REQUEST")]
     requests: Vec<String>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 impl ExecCmd {

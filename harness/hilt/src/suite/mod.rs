@@ -82,15 +82,12 @@ pub enum SuiteError {
     Property(String),
 }
 
+/// Bytes in hex, or "no response".
 fn hex(bytes: &[u8]) -> String {
     if bytes.is_empty() {
         return "no response".into();
     }
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::hex(bytes)
 }
 
 fn expected_hex(expected: &[Expected]) -> String {

@@ -34,8 +34,8 @@ use self::corpus::Corpus;
 use self::crashes::{CrashRecord, CrashStore, Stored};
 use self::feedback::{length_class, timing_class, Feedback, Observation};
 use crate::crash::Outcome;
-use crate::session;
 use crate::target::{Target, TargetError};
+use crate::{hex, session};
 
 /// Resets tried after a crash or hang before a job gives up.
 pub const RECOVERY_ATTEMPTS: u32 = 3;
@@ -183,14 +183,6 @@ impl Shared {
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn model_state(model: &Model) -> (u8, bool) {

@@ -5,21 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{firmware_elf, hilt_bin, require_qemu};
-
-/// Runs hilt; returns (exit code, stdout, stderr).
-fn hilt(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(hilt_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running hilt");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::common::{firmware_elf, hilt_bin, require_qemu, run_hilt as hilt};
 
 /// Asserts a one-line error with `code` that mentions `needle`.
 #[track_caller]

@@ -32,6 +32,20 @@ pub fn hilt_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hilt"))
 }
 
+/// Runs hilt; returns (exit code, stdout, stderr).
+pub fn run_hilt(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(hilt_bin())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running hilt");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The emulated board's firmware, built once per test run.
 pub fn firmware_elf() -> PathBuf {
     static ELF: OnceLock<PathBuf> = OnceLock::new();

@@ -11,7 +11,7 @@ use hilt::firmware::{self, LM3S6965EVB};
 use hilt::wirefuzz::crashes::CrashRecord;
 use hilt_modbus::fuzzing::{Step, Steps};
 
-use crate::common::{hilt_bin, require_qemu};
+use crate::common::{hilt_bin, require_qemu, run_hilt as run};
 
 /// Seeds that pull each crash trigger (see the firmware's `run.rs`): a
 /// panic, a fault, and a hang (noticed at the read that follows it).
@@ -42,19 +42,6 @@ fn records(dir: &Path) -> Vec<CrashRecord> {
         .collect();
     records.sort_by(|a, b| a.signature.cmp(&b.signature));
     records
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(hilt_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running hilt");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn finds_a_panic_a_fault_and_a_hang(target_args: &[&str], seconds: &str) {
