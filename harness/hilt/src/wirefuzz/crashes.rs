@@ -41,6 +41,10 @@ pub struct CrashRecord {
     pub steps: Vec<String>,
     /// The last bytes the device was sent.
     pub last_sent: String,
+    /// The last bytes received from it (a crash announcement, a partial
+    /// answer), if any.
+    #[serde(default)]
+    pub last_received: String,
     /// Unix seconds when first seen.
     pub first_seen: u64,
     /// How many times it was seen.
@@ -176,6 +180,7 @@ mod tests {
             input: String::new(),
             steps: vec!["01 07".into()],
             last_sent: "01 07 41 E2".into(),
+            last_received: String::new(),
             first_seen: 0,
             count: 0,
         }

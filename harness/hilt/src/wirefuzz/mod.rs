@@ -329,6 +329,10 @@ pub fn run_job(
                             })
                             .collect(),
                         last_sent: hex(&request_bytes(&request)),
+                        last_received: transaction
+                            .as_ref()
+                            .map(|t| hex(&[t.stale.as_slice(), t.received.as_slice()].concat()))
+                            .unwrap_or_default(),
                         first_seen: std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_secs()),

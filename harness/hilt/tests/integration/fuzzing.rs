@@ -112,12 +112,21 @@ fn finds_a_panic_a_fault_and_a_hang(target_args: &[&str], seconds: &str) {
     println!("{stdout}");
 }
 
+/// Two simulations at once, one campaign: one corpus, one crash folder.
 #[test]
 fn a_campaign_on_the_simulation_finds_and_stores_a_panic_a_fault_and_a_hang() {
     let sim = firmware::build_sim_variant(&["planted-bugs"]).expect("the planted simulation");
     let sim = sim.display().to_string();
     finds_a_panic_a_fault_and_a_hang(
-        &["--target", "sim", "--sim", &sim, "--sim-crash-trigger"],
+        &[
+            "--target",
+            "sim",
+            "--sim",
+            &sim,
+            "--sim-crash-trigger",
+            "--jobs",
+            "2",
+        ],
         "15",
     );
 }
