@@ -105,8 +105,6 @@ pub enum Outcome {
     Hang(Evidence),
     /// The device crashed.
     Crash(Evidence),
-    /// The serial link failed, the device still alive.
-    LinkError(String),
 }
 
 impl Outcome {
@@ -120,7 +118,6 @@ impl Outcome {
             Outcome::Malformed => "malformed",
             Outcome::Hang(_) => "hang",
             Outcome::Crash(_) => "crash",
-            Outcome::LinkError(_) => "link error",
         }
     }
 

@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 /// The native fuzz targets, cheapest first.
 pub const TARGETS: [&str; 4] = ["frame", "request", "node", "model"];
 
-/// The host triple cargo-fuzz builds for.
-const HOST: &str = "x86_64-unknown-linux-gnu";
+/// The host triple cargo-fuzz builds for (hilt runs on Linux).
+fn host() -> String {
+    format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
+}
 
 /// Why a native campaign could not run.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +123,7 @@ impl Build {
             });
         }
         Ok(Build {
-            dir: target_dir.join(HOST).join("release"),
+            dir: target_dir.join(host()).join("release"),
         })
     }
 
@@ -358,13 +360,21 @@ pub fn parse_stats(log: &str) -> Option<Stats> {
     })
 }
 
-/// Runs `input` once through a fuzz target binary; `Ok(true)` when it ran
-/// clean, `Ok(false)` with what it said when it failed.
-pub fn replay(binary: &Path, input: &Path) -> Result<Result<(), String>, NativeError> {
-    let output = Command::new(binary)
-        .arg(input)
-        .arg("-timeout=10")
-        .env_remove("HILT_PLANTED")
+/// Runs `input` once through a fuzz target binary, with the planted bugs
+/// `planted` active (for a planted build); `Ok(Ok(()))` when it ran clean,
+/// `Ok(Err(what it said))` when it failed.
+pub fn replay(
+    binary: &Path,
+    input: &Path,
+    planted: Option<&str>,
+) -> Result<Result<(), String>, NativeError> {
+    let mut command = Command::new(binary);
+    command.arg(input).arg("-timeout=5");
+    match planted {
+        Some(bugs) => command.env("HILT_PLANTED", bugs),
+        None => command.env_remove("HILT_PLANTED"),
+    };
+    let output = command
         .output()
         .map_err(io_error(format!("running {}", binary.display())))?;
     if output.status.success() {
@@ -457,7 +467,7 @@ fn llvm_tools() -> Result<PathBuf, NativeError> {
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
     let bin = Path::new(&sysroot)
         .join("lib/rustlib")
-        .join(HOST)
+        .join(host())
         .join("bin");
     if !bin.join("llvm-cov").is_file() {
         eprintln!("hilt: installing llvm-tools for the nightly toolchain (rustup component add)");
@@ -516,7 +526,7 @@ pub fn coverage(
             tail: last_lines(&String::from_utf8_lossy(&output.stderr), 20),
         });
     }
-    let binary = target_dir.join(HOST).join("release").join(target);
+    let binary = target_dir.join(host()).join("release").join(target);
     let profile = fuzz_dir(root)
         .join("coverage")
         .join(target)

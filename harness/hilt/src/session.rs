@@ -110,8 +110,9 @@ pub fn transact_timed<P: Protocol>(
 }
 
 /// Sends a request and says what became of it: answered, an exception, no
-/// answer (where none was due), malformed, a hang, a crash (with the
-/// target's evidence), or a link error.
+/// answer (where none was due), missing, malformed, a hang or a crash (with
+/// the target's evidence). A link that fails while the device is alive is
+/// returned as the error.
 ///
 /// `answer_due` overrides the protocol's view of whether an answer is due,
 /// for a caller that knows the device's mode (a model that knows the node
@@ -168,14 +169,11 @@ pub fn classify_timed<P: Protocol>(
                 std::thread::sleep(Duration::from_millis(20));
                 evidence = target.post_mortem()?;
             }
+            // A link that fails while the device is alive is the caller's
+            // error (its own exit code), not an outcome of the request.
             return match evidence {
                 Some(evidence) => Ok((None, Outcome::Crash(evidence))),
-                None => match e {
-                    TargetError::Link(e) if !matches!(e, crate::link::LinkError::Interrupted) => {
-                        Ok((None, Outcome::LinkError(e.to_string())))
-                    }
-                    e => Err(e),
-                },
+                None => Err(e),
             };
         }
     };
@@ -202,13 +200,32 @@ pub fn classify_timed<P: Protocol>(
                     }
                     _ => match target.post_mortem()? {
                         Some(evidence) => Outcome::Crash(evidence),
-                        None => Outcome::Hang(target.sample_hang()?),
+                        None => Outcome::Hang(sample_hang(target)?),
                     },
                 }
             }
         },
     };
     Ok((Some(transaction), outcome))
+}
+
+/// Where a hung target runs; a hang whose place cannot be read (no ptrace
+/// permission, a probe that does not answer) is still a hang, with the
+/// reason in its details.
+fn sample_hang(target: &mut dyn Target) -> Result<crate::crash::Evidence, TargetError> {
+    match target.sample_hang() {
+        Ok(evidence) => Ok(evidence),
+        Err(TargetError::Link(crate::link::LinkError::Interrupted)) => {
+            Err(TargetError::Link(crate::link::LinkError::Interrupted))
+        }
+        Err(e) => Ok(crate::crash::Evidence {
+            kind: crate::crash::FailureKind::Hang,
+            summary: "no answer, not even to a health request".into(),
+            location: None,
+            pc: None,
+            details: vec![format!("where it runs could not be read: {e}")],
+        }),
+    }
 }
 
 /// Brings a target back after a hang or crash: resets it and waits until it

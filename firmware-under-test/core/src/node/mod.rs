@@ -726,7 +726,8 @@ impl Node {
         values: &[u8],
         addressing: Addressing,
     ) -> Result<(), Exception> {
-        let writes = || (start..).zip(words(values));
+        // Wrapping: only a planted bug (PB01) lets a range run past 0xFFFF.
+        let writes = || (0u16..).map(|i| start.wrapping_add(i)).zip(words(values));
         if self.lock != Lock::Unlocked && writes().any(|(a, _)| protected(a)) {
             return Err(Exception::ServerDeviceFailure);
         }

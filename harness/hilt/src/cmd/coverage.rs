@@ -32,7 +32,8 @@ pub struct CoverageCmd {
 
 impl CoverageCmd {
     pub fn run(self) -> anyhow::Result<u8> {
-        let target = native::check_target(&self.target)?;
+        let target = native::check_target(&self.target)
+            .map_err(|e| hilt::script::ScriptError::whole("TARGET", e.to_string()))?;
         let root = hilt::firmware::source_root()?;
         let corpora = if self.corpora.is_empty() {
             let local = root.join("fuzz/corpus").join(target);

@@ -9,6 +9,7 @@ use clap::Args;
 use hilt::script::{self, ScriptError, Step};
 use hilt::{hex, session};
 use hilt_modbus::ModbusRtu;
+use hilt_protocol::Protocol;
 
 use super::TargetArgs;
 
@@ -133,17 +134,23 @@ fn run_steps(
     out: &mut dyn Write,
 ) -> anyhow::Result<usize> {
     use hilt::crash::Outcome;
+    // The reference model follows the script for one thing: whether an
+    // answer is due (listen-only mode, a changed unit id, broadcasts).
+    let mut model = hilt_modbus::model::Model::new("exec");
     let mut scratch = Vec::new();
     let mut failures = 0;
     for step in steps {
         match step {
             Step::Reset => {
                 target.reset()?;
+                model.reset();
                 writeln!(out, "reset")?;
             }
             Step::Request(request) => {
+                protocol.encode(request, &mut scratch);
+                let due = !model.exchange(&scratch).is_empty();
                 let (t, outcome) =
-                    session::classify(protocol, target, request, None, &mut scratch)?;
+                    session::classify(protocol, target, request, Some(due), &mut scratch)?;
                 if let Some(t) = &t {
                     if !t.stale.is_empty() {
                         writeln!(
@@ -164,17 +171,36 @@ fn run_steps(
                 }
                 match &outcome {
                     Outcome::Answered | Outcome::Exception(_) | Outcome::NoAnswer => {}
-                    Outcome::Malformed | Outcome::Missing => failures += 1,
-                    Outcome::LinkError(e) => anyhow::bail!("{e}"),
+                    Outcome::Malformed => failures += 1,
+                    Outcome::Missing => {
+                        failures += 1;
+                        writeln!(
+                            out,
+                            "  ! no answer, though the device answered a health request after it"
+                        )?;
+                        let mut health = Vec::new();
+                        protocol.encode(&protocol.health_request(), &mut health);
+                        model.exchange(&health);
+                    }
                     Outcome::Crash(evidence) | Outcome::Hang(evidence) => {
                         failures += 1;
                         writeln!(out, "  ! {}: {evidence}", outcome.class())?;
                         for line in &evidence.details {
                             writeln!(out, "    {line}")?;
                         }
-                        let took =
-                            session::recover(protocol, target, RECOVERY_ATTEMPTS, &mut scratch)?;
-                        writeln!(out, "  ! recovered in {} ms", took.as_millis())?;
+                        // After a reset the node answers to its default unit id.
+                        let took = session::recover(
+                            &ModbusRtu::default(),
+                            target,
+                            RECOVERY_ATTEMPTS,
+                            &mut scratch,
+                        )?;
+                        model.reset();
+                        writeln!(
+                            out,
+                            "  ! reset; answering again after {} ms",
+                            took.as_millis()
+                        )?;
                     }
                 }
             }

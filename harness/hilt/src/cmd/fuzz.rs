@@ -141,37 +141,41 @@ impl FuzzCmd {
             [one] => (0..self.jobs).map(|_| one.clone()).collect(),
             many => many.to_vec(),
         };
-        let first = &jobs[0];
-        let (firmware, firmware_sha1) = match self.target.start.elf_for(first)? {
-            Some(elf) => (elf.display().to_string(), sha1_of_file(&elf)),
-            None => {
-                let options = self.target.start.sim_options()?;
-                let mut program = options.program.display().to_string();
-                for arg in &options.args {
-                    program.push(' ');
-                    program.push_str(&arg.to_string_lossy());
-                }
-                (program, sha1_of_file(&options.program))
-            }
-        };
         let seed = self.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-        let settings = Settings {
-            seed,
-            dictionary,
-            time: self.time.map(Duration::from_secs),
-            runs: self.runs,
-            reset_every: self.reset_every,
-            quiet: wirefuzz::quiet_for(first.kind),
-            firmware,
-            firmware_sha1,
-        };
+        // Each job's own settings: its line's quiet, its firmware.
+        let mut settings = Vec::new();
+        for board in &jobs {
+            let (firmware, firmware_sha1) = match self.target.start.elf_for(board)? {
+                Some(elf) => (elf.display().to_string(), sha1_of_file(&elf)),
+                None => {
+                    let options = self.target.start.sim_options()?;
+                    let mut program = options.program.display().to_string();
+                    for arg in &options.args {
+                        program.push(' ');
+                        program.push_str(&arg.to_string_lossy());
+                    }
+                    (program, sha1_of_file(&options.program))
+                }
+            };
+            settings.push(Settings {
+                seed,
+                dictionary: dictionary.clone(),
+                time: self.time.map(Duration::from_secs),
+                runs: self.runs,
+                reset_every: self.reset_every,
+                quiet: wirefuzz::quiet_for(board.kind),
+                firmware,
+                firmware_sha1,
+            });
+        }
+        let names: Vec<&str> = jobs.iter().map(|b| b.name.as_str()).collect();
         eprintln!(
             "hilt: fuzzing {} with {} job(s), seed {seed}; corpus {} ({} inputs), crashes {} ({} known)",
-            first.name,
+            names.join(", "),
             jobs.len(),
             self.corpus.display(),
             corpus.len(),
@@ -187,7 +191,7 @@ impl FuzzCmd {
                 .iter()
                 .enumerate()
                 .map(|(i, board)| {
-                    let (shared, settings, target_args) = (&shared, &settings, &self.target);
+                    let (shared, settings, target_args) = (&shared, &settings[i], &self.target);
                     scope.spawn(move || {
                         let result = (|| -> anyhow::Result<()> {
                             let mut target = target_args.start_one(board)?;

@@ -342,6 +342,13 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 _ => exit::TARGET,
             };
         }
+        if let Some(hilt::native::NativeError::NoTarget(_)) = cause.downcast_ref() {
+            return exit::USAGE;
+        }
+        if cause.is::<hilt::wirefuzz::JobError>() {
+            // The crash or corpus folder could not be written.
+            return exit::TARGET;
+        }
         if cause.is::<FirmwareError>() || cause.is::<hilt::native::NativeError>() {
             return exit::FIRMWARE;
         }

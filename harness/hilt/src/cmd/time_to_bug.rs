@@ -118,8 +118,11 @@ impl TimeToBugCmd {
             self.bugs
                 .iter()
                 .map(|key| {
-                    Bug::find(key).map(Bug::planted).with_context(|| {
-                        format!("no planted bug {key:?} (PB01 to PB{:02})", BUGS.len())
+                    Bug::find(key).map(Bug::planted).ok_or_else(|| {
+                        anyhow::anyhow!(hilt::script::ScriptError::whole(
+                            "--bug",
+                            format!("no planted bug {key:?} (PB01 to PB{:02})", BUGS.len()),
+                        ))
                     })
                 })
                 .collect::<anyhow::Result<_>>()?
@@ -174,8 +177,24 @@ impl TimeToBugCmd {
                     eprintln!("  {} trial {trial}: not found in {} s", p.id, self.budget);
                     continue;
                 };
+                // A finding counts when it reproduces with the bug and not
+                // without it: a timeout of a loaded machine, or a leak, does
+                // neither.
+                if native::replay(
+                    &planted.binary(finding.target),
+                    &finding.artifact,
+                    Some(p.id),
+                )?
+                .is_ok()
+                {
+                    eprintln!(
+                        "  {} trial {trial}: the {} target's finding ({}) does not reproduce; not counted",
+                        p.id, finding.target, finding.summary
+                    );
+                    continue;
+                }
                 if let Err(said) =
-                    native::replay(&shipped.binary(finding.target), &finding.artifact)?
+                    native::replay(&shipped.binary(finding.target), &finding.artifact, None)?
                 {
                     bail!(
                         "{} trial {trial}: the input the {} target found also fails on the shipped build, \

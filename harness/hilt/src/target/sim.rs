@@ -208,7 +208,16 @@ fn sample_program_counter(pid: nix::unistd::Pid) -> nix::Result<u64> {
         .and_then(|()| nix::sys::wait::waitpid(pid, None))
         .and_then(|_| ptrace::getregs(pid));
     let _ = ptrace::detach(pid, None);
-    Ok(regs?.rip)
+    let regs = regs?;
+    #[cfg(target_arch = "x86_64")]
+    return Ok(regs.rip);
+    #[cfg(target_arch = "aarch64")]
+    return Ok(regs.pc);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = regs;
+        Err(nix::errno::Errno::ENOSYS)
+    }
 }
 
 impl Drop for SimTarget {

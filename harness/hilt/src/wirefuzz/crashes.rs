@@ -99,7 +99,16 @@ impl CrashStore {
         let mut known = HashMap::new();
         for entry in std::fs::read_dir(dir).map_err(what)? {
             let path = entry.map_err(what)?.path();
-            if path.extension().is_none_or(|e| e != "json") {
+            // Only this store's records: `KIND-ID.json`, ID 12 hex digits.
+            let is_record = path.extension().is_some_and(|e| e == "json")
+                && path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .and_then(|s| s.rsplit_once('-'))
+                    .is_some_and(|(_, id)| {
+                        id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit())
+                    });
+            if !is_record {
                 continue;
             }
             let text =

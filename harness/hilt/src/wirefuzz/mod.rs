@@ -28,6 +28,7 @@ use fastrand::Rng;
 use hilt_modbus::fuzzing::{Step, Steps};
 use hilt_modbus::model::{LockState, Model};
 use hilt_modbus::{ModbusRequest, ModbusRtu, RequestKind};
+use hilt_protocol::Protocol;
 use serde::Serialize;
 
 use self::corpus::Corpus;
@@ -199,13 +200,224 @@ fn model_state(model: &Model) -> (u8, bool) {
 pub enum JobError {
     #[error(transparent)]
     Target(#[from] TargetError),
-    #[error("the link to {target} failed: {reason}")]
-    Link { target: String, reason: String },
     #[error("writing to the {what} folder: {source}")]
     Store {
         what: &'static str,
         source: std::io::Error,
     },
+}
+
+/// One job's state: the device as the reference model follows it, and
+/// the steps since its last reset (what replays a failure).
+struct Job<'a> {
+    shared: &'a Shared,
+    settings: &'a Settings,
+    model: Model,
+    history: Vec<Step>,
+    scratch: Vec<u8>,
+    /// Whether the last step sent needed no answer: a failure it caused
+    /// shows only at the next request that does.
+    last_unanswered: bool,
+}
+
+impl Job<'_> {
+    /// The protocol as the device now is: requests and the health request
+    /// go to the unit id it answers to.
+    fn protocol(&self) -> ModbusRtu {
+        ModbusRtu {
+            default_unit: self.model.unit_id(),
+        }
+    }
+
+    fn timing(&self, target: &dyn Target) -> crate::link::Timing {
+        crate::link::Timing {
+            silence: self.settings.quiet,
+            ..target.timing()
+        }
+    }
+
+    /// Stores a failure with the steps since the last reset, then recovers
+    /// the device.
+    fn fail(
+        &mut self,
+        target: &mut dyn Target,
+        outcome: &Outcome,
+        last_sent: &[u8],
+        last_received: &[u8],
+    ) -> Result<(), JobError> {
+        let Some(evidence) = outcome.evidence() else {
+            return Ok(());
+        };
+        let counter = match outcome {
+            Outcome::Crash(_) => &self.shared.counters.crashes,
+            _ => &self.shared.counters.hangs,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let steps = Steps(std::mem::take(&mut self.history));
+        let record = CrashRecord {
+            signature: crashes::signature(evidence),
+            outcome: outcome.class().to_owned(),
+            kind: evidence.kind.as_str().to_owned(),
+            summary: evidence.summary.clone(),
+            location: evidence.location.as_ref().map(ToString::to_string),
+            pc: evidence.pc,
+            details: evidence.details.clone(),
+            target: target.name().to_owned(),
+            firmware: self.settings.firmware.clone(),
+            firmware_sha1: self.settings.firmware_sha1.clone(),
+            seed: self.settings.seed,
+            input: String::new(),
+            steps: steps
+                .0
+                .iter()
+                .map(|s| match s {
+                    Step::Reset => "reset".to_owned(),
+                    s => hex(&s.wire()),
+                })
+                .collect(),
+            last_sent: hex(last_sent),
+            last_received: hex(last_received),
+            first_seen: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            count: 0,
+        };
+        // Stored before the reset that recovers the device.
+        let stored = lock(&self.shared.crashes)
+            .record(record, &steps.encode())
+            .map_err(|source| JobError::Store {
+                what: "crash",
+                source,
+            })?;
+        if let Stored::New(_) = stored {
+            self.shared
+                .counters
+                .new_failures
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let protocol = ModbusRtu { default_unit: 1 };
+        session::recover(&protocol, target, RECOVERY_ATTEMPTS, &mut self.scratch)?;
+        self.model.reset();
+        self.last_unanswered = false;
+        self.shared.counters.resets.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Resets the device, after making sure the steps since the last reset
+    /// left no failure behind: the target's crash evidence, and, when the
+    /// last step needed no answer, a health request.
+    fn reset(&mut self, target: &mut dyn Target) -> Result<(), JobError> {
+        if !self.history.is_empty() {
+            if let Some(evidence) = target.post_mortem()? {
+                return self.fail(target, &Outcome::Crash(evidence), &[], &[]);
+            }
+            if self.last_unanswered {
+                let protocol = self.protocol();
+                let health = protocol.health_request();
+                let timing = self.timing(target);
+                let (t, outcome) = session::classify_timed(
+                    &protocol,
+                    target,
+                    &health,
+                    Some(true),
+                    timing,
+                    self.settings.quiet,
+                    &mut self.scratch,
+                )?;
+                if outcome.evidence().is_some() {
+                    let received = t.map(|t| t.received).unwrap_or_default();
+                    return self.fail(target, &outcome, &[], &received);
+                }
+            }
+        }
+        target.reset()?;
+        self.model.reset();
+        self.history.clear();
+        self.last_unanswered = false;
+        self.shared.counters.resets.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs one input; returns whether it did something new.
+    fn run(&mut self, target: &mut dyn Target, input: &Steps) -> Result<bool, JobError> {
+        let mut interesting = false;
+        for step in &input.0 {
+            if *step == Step::Reset {
+                self.reset(target)?;
+                continue;
+            }
+            let wire = step.wire();
+            if wire.is_empty() {
+                continue;
+            }
+            self.history.push(step.clone());
+            self.shared
+                .counters
+                .bytes_sent
+                .fetch_add(wire.len() as u64, Ordering::Relaxed);
+            if let Some(trace) = lock(&self.shared.trace).as_mut() {
+                trace.push(wire.len());
+            }
+            let protocol = self.protocol();
+            let before = model_state(&self.model);
+            let due = !self.model.exchange(&wire).is_empty();
+            let request = ModbusRequest::new(protocol.default_unit, RequestKind::Raw(wire.clone()));
+            let timing = self.timing(target);
+            let (transaction, outcome) = session::classify_timed(
+                &protocol,
+                target,
+                &request,
+                Some(due),
+                timing,
+                self.settings.quiet,
+                &mut self.scratch,
+            )?;
+            self.shared.counters.steps.fetch_add(1, Ordering::Relaxed);
+            self.last_unanswered = !due;
+            if outcome.evidence().is_some() {
+                let received = transaction
+                    .as_ref()
+                    .map(|t| [t.stale.as_slice(), t.received.as_slice()].concat())
+                    .unwrap_or_default();
+                self.fail(target, &outcome, &wire, &received)?;
+                // Crashing inputs live in the crash folder, not the corpus.
+                return Ok(false);
+            }
+            if outcome == Outcome::Missing {
+                // The health request that told it from a hang went to the
+                // device: the model hears it too.
+                let mut health = Vec::new();
+                protocol.encode(&protocol.health_request(), &mut health);
+                self.model.exchange(&health);
+            }
+            let Some(t) = transaction else { continue };
+            if t.received.is_empty() {
+                self.shared
+                    .counters
+                    .silent_steps
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            let after = model_state(&self.model);
+            let shape = match t.received.as_slice() {
+                [] => None,
+                [_, function, rest @ ..] if function & 0x80 != 0 => Some((
+                    function & 0x7F,
+                    rest.first().copied().unwrap_or(0),
+                    length_class(t.received.len()),
+                )),
+                [_, function, ..] => Some((*function, 0, length_class(t.received.len()))),
+                [_] => Some((0, 0, 1)),
+            };
+            let observation = Observation {
+                shape,
+                class: outcome.class(),
+                transition: (before != after).then_some((before, after)),
+                timing: timing_class(t.elapsed),
+            };
+            interesting |= lock(&self.shared.feedback).observe(&observation);
+        }
+        Ok(interesting)
+    }
 }
 
 /// One job: runs inputs on `target` until the campaign's budget is spent,
@@ -217,19 +429,22 @@ pub fn run_job(
     jobs: u64,
     target: &mut dyn Target,
 ) -> Result<(), JobError> {
-    let protocol = ModbusRtu { default_unit: 1 };
     let mut rng = Rng::with_seed(
         settings
             .seed
             .wrapping_add(job.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
     );
-    let mut model = Model::new("fuzz");
-    let mut history: Vec<Step> = Vec::new();
+    let mut state = Job {
+        shared,
+        settings,
+        model: Model::new("fuzz"),
+        history: Vec::new(),
+        scratch: Vec::new(),
+        last_unanswered: false,
+    };
     let mut since_reset = 0u32;
-    let mut scratch = Vec::new();
     let mut replay = job as usize;
     // A target starts in its reset state.
-
     while !shared.out_of_budget(settings) {
         // The corpus first, each entry once across the jobs; then mutants.
         let input = {
@@ -254,136 +469,10 @@ pub fn run_job(
             }
         };
         if since_reset >= settings.reset_every {
-            target.reset()?;
-            model.reset();
-            history.clear();
+            state.reset(target)?;
             since_reset = 0;
-            shared.counters.resets.fetch_add(1, Ordering::Relaxed);
         }
-        let mut interesting = false;
-        for step in &input.0 {
-            if *step == Step::Reset {
-                target.reset()?;
-                model.reset();
-                history.clear();
-                shared.counters.resets.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            let wire = step.wire();
-            if wire.is_empty() {
-                continue;
-            }
-            history.push(step.clone());
-            shared
-                .counters
-                .bytes_sent
-                .fetch_add(wire.len() as u64, Ordering::Relaxed);
-            if let Some(trace) = lock(&shared.trace).as_mut() {
-                trace.push(wire.len());
-            }
-            let before = model_state(&model);
-            let due = !model.exchange(&wire).is_empty();
-            let request = ModbusRequest::new(1, RequestKind::Raw(wire));
-            let timing = crate::link::Timing {
-                silence: settings.quiet,
-                ..target.timing()
-            };
-            let (transaction, outcome) = session::classify_timed(
-                &protocol,
-                target,
-                &request,
-                Some(due),
-                timing,
-                settings.quiet,
-                &mut scratch,
-            )?;
-            shared.counters.steps.fetch_add(1, Ordering::Relaxed);
-            match &outcome {
-                Outcome::Crash(evidence) | Outcome::Hang(evidence) => {
-                    let counter = match outcome {
-                        Outcome::Crash(_) => &shared.counters.crashes,
-                        _ => &shared.counters.hangs,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    // Stored before the reset that recovers the device.
-                    let steps = Steps(std::mem::take(&mut history));
-                    let record = CrashRecord {
-                        signature: crashes::signature(evidence),
-                        outcome: outcome.class().to_owned(),
-                        kind: evidence.kind.as_str().to_owned(),
-                        summary: evidence.summary.clone(),
-                        location: evidence.location.as_ref().map(ToString::to_string),
-                        pc: evidence.pc,
-                        details: evidence.details.clone(),
-                        target: target.name().to_owned(),
-                        firmware: settings.firmware.clone(),
-                        firmware_sha1: settings.firmware_sha1.clone(),
-                        seed: settings.seed,
-                        input: String::new(),
-                        steps: steps
-                            .0
-                            .iter()
-                            .map(|s| match s {
-                                Step::Reset => "reset".to_owned(),
-                                s => hex(&s.wire()),
-                            })
-                            .collect(),
-                        last_sent: hex(&request_bytes(&request)),
-                        last_received: transaction
-                            .as_ref()
-                            .map(|t| hex(&[t.stale.as_slice(), t.received.as_slice()].concat()))
-                            .unwrap_or_default(),
-                        first_seen: std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_secs()),
-                        count: 0,
-                    };
-                    let stored = lock(&shared.crashes)
-                        .record(record, &steps.encode())
-                        .map_err(|source| JobError::Store {
-                            what: "crash",
-                            source,
-                        })?;
-                    if let Stored::New(_) = stored {
-                        shared.counters.new_failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                    session::recover(&protocol, target, RECOVERY_ATTEMPTS, &mut scratch)?;
-                    model.reset();
-                    since_reset = 0;
-                    shared.counters.resets.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                Outcome::LinkError(e) => {
-                    return Err(JobError::Link {
-                        target: target.name().to_owned(),
-                        reason: e.clone(),
-                    })
-                }
-                _ => {}
-            }
-            let Some(t) = transaction else { continue };
-            if t.received.is_empty() {
-                shared.counters.silent_steps.fetch_add(1, Ordering::Relaxed);
-            }
-            let after = model_state(&model);
-            let shape = match t.received.as_slice() {
-                [] => None,
-                [_, function, rest @ ..] if function & 0x80 != 0 => Some((
-                    function & 0x7F,
-                    rest.first().copied().unwrap_or(0),
-                    length_class(t.received.len()),
-                )),
-                [_, function, ..] => Some((*function, 0, length_class(t.received.len()))),
-                [_] => Some((0, 0, 1)),
-            };
-            let observation = Observation {
-                shape,
-                class: outcome.class(),
-                transition: (before != after).then_some((before, after)),
-                timing: timing_class(t.elapsed),
-            };
-            interesting |= lock(&shared.feedback).observe(&observation);
-        }
+        let interesting = state.run(target, &input)?;
         since_reset += 1;
         shared.counters.execs.fetch_add(1, Ordering::Relaxed);
         if interesting {
@@ -401,11 +490,6 @@ pub fn run_job(
     Ok(())
 }
 
-fn request_bytes(request: &ModbusRequest) -> Vec<u8> {
-    let mut out = Vec::new();
-    request.encode_into(&mut out);
-    out
-}
 
 /// The crash folder's records, most frequent first.
 pub fn lock_records(shared: &Shared) -> Vec<CrashRecord> {

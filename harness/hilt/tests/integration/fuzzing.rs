@@ -86,12 +86,16 @@ fn finds_a_panic_a_fault_and_a_hang(target_args: &[&str], seconds: &str) {
             "no {kind} with a location among {records:#?}\n{stdout}"
         );
     }
-    let mut signatures: Vec<&str> = records.iter().map(|r| r.signature.as_str()).collect();
-    signatures.dedup();
+    // Seen again and again, stored once: a count, not another record.
+    assert!(
+        records.iter().any(|r| r.count > 1),
+        "no crash was counted twice: {records:#?}"
+    );
+    let stored = std::fs::read_dir(&crashes).unwrap().count();
     assert_eq!(
-        signatures.len(),
-        records.len(),
-        "each signature stored once"
+        stored,
+        2 * records.len(),
+        "a record and an input per signature"
     );
     for record in &records {
         let input =
@@ -105,6 +109,8 @@ fn finds_a_panic_a_fault_and_a_hang(target_args: &[&str], seconds: &str) {
             .unwrap();
     let execs = stats["execs"].as_u64().unwrap();
     assert!(execs > 20, "{stats}");
+    // The feedback kept inputs that did something new.
+    assert!(stats["new_inputs"].as_u64().unwrap() > 0, "{stats}");
     assert!(
         stats["resets"].as_u64().unwrap() >= records.len() as u64,
         "{stats}"
