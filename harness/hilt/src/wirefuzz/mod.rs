@@ -490,7 +490,6 @@ pub fn run_job(
     Ok(())
 }
 
-
 /// The crash folder's records, most frequent first.
 pub fn lock_records(shared: &Shared) -> Vec<CrashRecord> {
     let mut records: Vec<CrashRecord> = lock(&shared.crashes).records().cloned().collect();
