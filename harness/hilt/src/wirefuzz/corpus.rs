@@ -12,15 +12,18 @@ pub fn name_of(input: &[u8]) -> String {
     sha1_smol::Sha1::from(input).digest().to_string()
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// folder, synced, then renamed over `path`. A reader (or a crash of hilt)
-/// sees the whole file or none of it.
+/// Writes `bytes` to `path` atomically and durably: a temporary file in
+/// the same folder, synced, renamed over `path`, then the folder synced. A
+/// reader (or a crash of hilt, or of the machine) sees the whole file or
+/// none of it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
+    // The rename itself survives a power loss once the folder is synced.
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
