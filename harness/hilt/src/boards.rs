@@ -172,7 +172,8 @@ impl Board {
         })
     }
 
-    fn implicit(name: &str, kind: Kind) -> Board {
+    /// An implicit entry: `qemu` or `sim` with the defaults.
+    pub fn implicit(name: &str, kind: Kind) -> Board {
         Board {
             name: name.to_owned(),
             kind,

@@ -177,13 +177,6 @@ pub fn build_variant(board: &Board, features: &[&str]) -> Result<PathBuf, Firmwa
     build_into(board, features, &dir)
 }
 
-/// The last `n` lines of a program's output.
-fn last_lines(output: &[u8], n: usize) -> String {
-    let text = String::from_utf8_lossy(output);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// Builds the simulation as its own program (`mbnode-sim`) with cargo
 /// `features` of its crate (`planted-bugs`), in a target directory of its
 /// own; returns the program. `hilt sim-node` is the shipped simulation.
@@ -216,7 +209,7 @@ pub fn build_sim_variant(features: &[&str]) -> Result<PathBuf, FirmwareError> {
     if !output.status.success() {
         return Err(FirmwareError::Build {
             board: "sim",
-            output: last_lines(&output.stderr, 30),
+            output: crate::last_lines(&String::from_utf8_lossy(&output.stderr), 30),
         });
     }
     Ok(dir.join("debug").join("mbnode-sim"))
@@ -244,7 +237,7 @@ fn build_into(board: &Board, features: &[&str], dir: &Path) -> Result<PathBuf, F
         .output()
         .map_err(FirmwareError::Cargo)?;
     if !output.status.success() {
-        let tail = last_lines(&output.stderr, 30);
+        let tail = crate::last_lines(&String::from_utf8_lossy(&output.stderr), 30);
         return Err(FirmwareError::Build {
             board: board.name,
             output: tail,

@@ -114,12 +114,10 @@ impl Build {
             .output()
             .map_err(io_error("running cargo +nightly fuzz build"))?;
         if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let lines: Vec<&str> = stderr.lines().collect();
             return Err(NativeError::Build {
                 command: format!("cargo {}", args.join(" ")),
                 dir: root.display().to_string(),
-                tail: lines[lines.len().saturating_sub(20)..].join("\n"),
+                tail: crate::last_lines(&String::from_utf8_lossy(&output.stderr), 20),
             });
         }
         Ok(Build {
@@ -268,7 +266,7 @@ impl Running {
         }
         match (status.success(), parse_stats(&log)) {
             (true, Some(stats)) => Some(Ended::Clean(stats)),
-            _ => Some(Ended::Failed(last_lines(&log, 10))),
+            _ => Some(Ended::Failed(crate::last_lines(&log, 10))),
         }
     }
 
@@ -339,12 +337,7 @@ pub fn summary(log: &str) -> String {
             return error.1.to_owned();
         }
     }
-    last_lines(log, 1)
-}
-
-fn last_lines(log: &str, n: usize) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    crate::last_lines(log, 1)
 }
 
 /// libFuzzer's `-print_final_stats=1` figures.
@@ -523,7 +516,7 @@ pub fn coverage(
         return Err(NativeError::Build {
             command: format!("cargo {}", args.join(" ")),
             dir: root.display().to_string(),
-            tail: last_lines(&String::from_utf8_lossy(&output.stderr), 20),
+            tail: crate::last_lines(&String::from_utf8_lossy(&output.stderr), 20),
         });
     }
     let binary = target_dir.join(host()).join("release").join(target);
@@ -557,7 +550,10 @@ pub fn coverage(
     if !show.status.success() || !report.status.success() || !index.is_file() {
         return Err(NativeError::Io {
             what: "writing the coverage report".into(),
-            source: io::Error::other(last_lines(&String::from_utf8_lossy(&show.stderr), 10)),
+            source: io::Error::other(crate::last_lines(
+                &String::from_utf8_lossy(&show.stderr),
+                10,
+            )),
         });
     }
     Ok(Coverage { index, summary })

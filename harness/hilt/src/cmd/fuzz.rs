@@ -83,7 +83,7 @@ pub struct FuzzCmd {
 
 fn sha1_of_file(path: &std::path::Path) -> String {
     std::fs::read(path)
-        .map(|bytes| sha1_smol::Sha1::from(&bytes).digest().to_string())
+        .map(|bytes| hilt::wirefuzz::corpus::name_of(&bytes))
         .unwrap_or_else(|_| "unknown".into())
 }
 

@@ -68,16 +68,7 @@ impl TargetArgs {
             return Ok(map.boards);
         }
         if self.boards.is_empty() {
-            let name = match self.target {
-                TargetKind::Qemu => "qemu",
-                TargetKind::Sim => "sim",
-            };
-            let mut board = HardwareMap::implicit()
-                .get(name)
-                .cloned()
-                .context("the implicit boards")?;
-            board.response_timeout = std::time::Duration::from_millis(self.start.timeout_ms);
-            return Ok(vec![board]);
+            return Ok(vec![self.start.implicit_board(self.target)]);
         }
         self.boards
             .iter()
@@ -209,13 +200,6 @@ pub struct StartArgs {
 }
 
 impl StartArgs {
-    fn timing(&self) -> Timing {
-        Timing {
-            response_timeout: std::time::Duration::from_millis(self.timeout_ms),
-            ..Timing::default()
-        }
-    }
-
     /// The ELF a board runs: `--elf`, else the map's firmware (a board of
     /// `hilt build`, built if needed, or a path), else the firmware under
     /// test for the emulated board. `None` for the simulation.
@@ -287,27 +271,19 @@ impl StartArgs {
         }
     }
 
-    /// Starts a target of `kind`.
+    /// The hardware map's implicit entry for `kind`, with `--timeout-ms`.
+    pub fn implicit_board(&self, kind: TargetKind) -> Board {
+        let mut board = match kind {
+            TargetKind::Qemu => Board::implicit("qemu", Kind::Qemu),
+            TargetKind::Sim => Board::implicit("sim", Kind::Sim),
+        };
+        board.response_timeout = std::time::Duration::from_millis(self.timeout_ms);
+        board
+    }
+
+    /// Starts a target of `kind`: its implicit board.
     pub fn start(&self, kind: TargetKind) -> anyhow::Result<Box<dyn Target>> {
-        match kind {
-            TargetKind::Qemu => {
-                // Before a first build that takes a minute.
-                hilt::target::qemu::find_qemu(&self.qemu)?;
-                let elf = match &self.elf {
-                    Some(elf) => elf.clone(),
-                    None => firmware_under_test()?,
-                };
-                let mut options = QemuOptions::new(elf);
-                options.qemu = self.qemu.clone();
-                options.timing = self.timing();
-                Ok(Box::new(QemuTarget::start(&options)?))
-            }
-            TargetKind::Sim => {
-                let mut options = self.sim_options()?;
-                options.timing = self.timing();
-                Ok(Box::new(SimTarget::start(&options)?))
-            }
-        }
+        self.start_board(&self.implicit_board(kind))
     }
 }
 

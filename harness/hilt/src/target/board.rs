@@ -37,6 +37,9 @@ pub struct BoardTarget {
     session: Session,
     link: SerialLink,
     elf: PathBuf,
+    /// `HILT_READY`'s and the crash record's addresses, from the ELF.
+    ready: Option<u64>,
+    record: Option<u64>,
     symbols: Option<Symbols>,
     timing: Timing,
 }
@@ -140,6 +143,8 @@ impl BoardTarget {
                 path: elf.to_owned(),
             });
         }
+        let symbol = |name| crate::firmware::symbol(elf, name).map_err(|e| board_error(board, e));
+        let (ready, record) = (symbol("HILT_READY")?, symbol(crate::crash::RECORD_SYMBOL)?);
         let mut session = attach(board)?;
         flash(board, &mut session, elf)?;
         let link = open_port(board)?;
@@ -148,6 +153,8 @@ impl BoardTarget {
             session,
             link,
             elf: elf.to_owned(),
+            ready,
+            record,
             symbols: None,
             timing: Timing {
                 response_timeout: board.response_timeout,
@@ -156,10 +163,6 @@ impl BoardTarget {
         };
         target.wait_ready(0)?;
         Ok(target)
-    }
-
-    fn symbol(&self, name: &str) -> Result<Option<u64>, TargetError> {
-        crate::firmware::symbol(&self.elf, name).map_err(|e| board_error(&self.board, e))
     }
 
     fn read_word(&mut self, address: u64) -> Result<u32, TargetError> {
@@ -173,7 +176,7 @@ impl BoardTarget {
 
     /// Waits until `HILT_READY` holds a boot count other than `before`.
     fn wait_ready(&mut self, before: u32) -> Result<(), TargetError> {
-        let Some(ready) = self.symbol("HILT_READY")? else {
+        let Some(ready) = self.ready else {
             return Ok(());
         };
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -232,7 +235,7 @@ impl Target for BoardTarget {
     }
 
     fn reset(&mut self) -> Result<(), TargetError> {
-        let before = match self.symbol("HILT_READY")? {
+        let before = match self.ready {
             Some(ready) => self.read_word(ready)?,
             None => 0,
         };
@@ -260,7 +263,7 @@ impl Target for BoardTarget {
     }
 
     fn post_mortem(&mut self) -> Result<Option<Evidence>, TargetError> {
-        let Some(address) = self.symbol(crate::crash::RECORD_SYMBOL)? else {
+        let Some(address) = self.record else {
             return Ok(None);
         };
         let mut bytes = vec![0u8; crate::crash::RECORD_LEN as usize];

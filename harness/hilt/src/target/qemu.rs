@@ -111,6 +111,9 @@ pub struct QemuTarget {
     stderr: Tail,
     timing: Timing,
     elf: PathBuf,
+    /// The crash record's address, from the ELF's symbols (`None`: a
+    /// firmware without one).
+    record: Option<u64>,
     /// The firmware's debug information, loaded at the first crash or hang.
     symbols: Option<crate::symbols::Symbols>,
     // Holds the QMP socket; removed on drop.
@@ -261,6 +264,8 @@ impl QemuTarget {
             None => Tail::default(),
         };
         let readiness = Readiness::of(&options.elf)?;
+        let record = crate::firmware::symbol(&options.elf, crate::crash::RECORD_SYMBOL)
+            .map_err(|e| qmp_error("reading the ELF's symbols", e))?;
         match Self::connect(&mut child, &socket, &stderr, options, readiness) {
             Ok((qmp, link)) => Ok(QemuTarget {
                 child,
@@ -270,6 +275,7 @@ impl QemuTarget {
                 stderr,
                 timing: options.timing,
                 elf: options.elf.clone(),
+                record,
                 symbols: None,
                 _dir: dir,
             }),
@@ -395,9 +401,7 @@ impl QemuTarget {
 
     /// The firmware's crash record, if the ELF has one.
     pub fn crash_record(&mut self) -> Result<Option<crate::crash::CrashRecord>, TargetError> {
-        let address = crate::firmware::symbol(&self.elf, crate::crash::RECORD_SYMBOL)
-            .map_err(|e| qmp_error("reading the ELF's symbols", e))?;
-        let Some(address) = address else {
+        let Some(address) = self.record else {
             return Ok(None);
         };
         let bytes = self.read_memory(address, crate::crash::RECORD_LEN)?;

@@ -90,8 +90,6 @@ pub struct Counters {
     pub resets: AtomicU64,
     /// Inputs added to the corpus in this run.
     pub new_inputs: AtomicU64,
-    /// Bytes sent to the device.
-    pub bytes_sent: AtomicU64,
     /// Steps that got no answer (each costs a listen and a quiet gap).
     pub silent_steps: AtomicU64,
 }
@@ -351,10 +349,6 @@ impl Job<'_> {
                 continue;
             }
             self.history.push(step.clone());
-            self.shared
-                .counters
-                .bytes_sent
-                .fetch_add(wire.len() as u64, Ordering::Relaxed);
             if let Some(trace) = lock(&self.shared.trace).as_mut() {
                 trace.push(wire.len());
             }
