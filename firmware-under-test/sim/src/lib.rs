@@ -249,3 +249,172 @@ pub fn main_with(options: &SimOptions) -> io::Result<()> {
     drop(stdout);
     sim.run()
 }
+
+/// Native replay: the node's core run straight from a list of bursts, with
+/// no pty and no clock, for `hilt replay --target native`.
+///
+/// Each line read is a burst of bytes in hex (`01 03 00 00 00 01 84 0A`),
+/// or `reset`. Every burst goes through the receiver as the firmware frames
+/// it: all its bytes at one instant, then a silence. For each line the
+/// replay writes the node's answers, one `< HEX` line each, then one
+/// `= STATE` line with what a master can observe of the node (see
+/// [`state_line`]); a reset writes `= STATE` alone. A panic or a hang of
+/// the core ends the process or stalls it, which is what the harness
+/// watching it looks for.
+pub fn replay(
+    input: impl io::BufRead,
+    mut out: impl io::Write,
+    options: &SimOptions,
+) -> io::Result<()> {
+    let silence = silence_us(options.baud);
+    let mut receiver = Receiver::new(silence);
+    let mut node = Node::new(NodeConfig {
+        model_name: MODEL_NAME,
+    });
+    let mut now = 0u32;
+    for line in input.lines() {
+        let line = line?;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "reset" {
+            node.reset();
+            receiver = Receiver::new(silence);
+        } else {
+            let burst = parse_hex(line).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not hex bytes: {line:?}"),
+                )
+            })?;
+            let mut answers: Vec<Vec<u8>> = Vec::new();
+            let mut answer = |frame: Received<'_>, node: &mut Node| {
+                if options.crash_trigger {
+                    crash_trigger::act_on(&frame);
+                }
+                let mut buf = [0u8; MAX_ADU];
+                if let Some(n) = node.handle(frame, 0, &mut buf) {
+                    answers.push(buf[..n].to_vec());
+                }
+            };
+            for &byte in &burst {
+                receiver.feed(byte, now, |frame| answer(frame, &mut node));
+            }
+            now = now.wrapping_add(2 * silence);
+            if let Some(frame) = receiver.poll(now) {
+                answer(frame, &mut node);
+            }
+            for a in &answers {
+                writeln!(out, "< {}", hex(a))?;
+            }
+        }
+        writeln!(out, "= {}", state_line(&node))?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// What a master can observe of the node, on one line: the lock, the
+/// listen-only mode, the unit id, the coils, the six counters and the
+/// holding registers 0x0000..0x0050, 0x0100, 0x0101 and 0x0110 (`-` where
+/// there is none), e.g. `lock=locked listen=0 unit=1 coils=00000000
+/// counters=0,0,0,0,0,0 holding=0000,...`.
+pub fn state_line(node: &Node) -> String {
+    use mbnode_core::node::Lock;
+    let lock = match node.lock() {
+        Lock::Locked => "locked",
+        Lock::Armed => "armed",
+        Lock::Unlocked => "unlocked",
+    };
+    let c = node.counters();
+    let holding: Vec<String> = (0x0000..0x0050)
+        .chain([0x0100, 0x0101, 0x0110])
+        .map(|a| match node.holding(a) {
+            Some(v) => format!("{v:04X}"),
+            None => "-".into(),
+        })
+        .collect();
+    format!(
+        "lock={lock} listen={} unit={} coils={:08X} counters={},{},{},{},{},{} holding={}",
+        u8::from(node.listen_only()),
+        node.unit_id(),
+        node.coils(),
+        c.bus_messages,
+        c.comm_errors,
+        c.exceptions,
+        c.server_messages,
+        c.no_response,
+        c.overruns,
+        holding.join(",")
+    )
+}
+
+fn parse_hex(text: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Test only: makes only the planted bugs in `list` active (ids or names,
+/// comma-separated, as `HILT_PLANTED` gives them; see
+/// `mbnode_core::planted`). Without the `planted-bugs` feature there are
+/// none to choose from and this does nothing.
+pub fn select_planted(list: &str) -> Result<(), String> {
+    let bugs = list
+        .split(',')
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .map(|key| {
+            mbnode_core::planted::Bug::find(key).ok_or_else(|| format!("no planted bug {key:?}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    mbnode_core::planted::select(&bugs);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_answers_each_burst_and_reports_the_state() {
+        // Read holding register 0, then a burst with a bad CRC, then a reset.
+        let input = "01 03 00 00 00 01 84 0A\n01 03 00 00 00 01 0A 84\nreset\n";
+        let mut out = Vec::new();
+        replay(input.as_bytes(), &mut out, &SimOptions::default()).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        assert_eq!(lines[0], "< 01 03 02 00 00 B8 44");
+        assert!(
+            lines[1].starts_with("= lock=locked listen=0 unit=1 "),
+            "{out}"
+        );
+        assert!(lines[1].contains(" counters=1,0,0,1,0,0 "), "{out}");
+        assert!(
+            lines[2].contains(" counters=1,1,0,1,0,0 "),
+            "a bad CRC is counted: {out}"
+        );
+        assert!(lines[3].contains(" counters=0,0,0,0,0,0 "), "reset: {out}");
+    }
+
+    #[test]
+    fn replay_refuses_what_is_not_hex() {
+        let e = replay("01 0Z\n".as_bytes(), Vec::new(), &SimOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("not hex"), "{e}");
+    }
+}

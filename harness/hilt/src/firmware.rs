@@ -191,6 +191,10 @@ pub fn build_sim_variant(features: &[&str]) -> Result<PathBuf, FirmwareError> {
         .args([
             "build",
             "-q",
+            // Optimised as a shipped program is, and so that a hang's place
+            // is the function the loop is compiled into, not whichever
+            // helper a sample lands in.
+            "--release",
             "-p",
             "mbnode-sim",
             "--bin",
@@ -212,7 +216,7 @@ pub fn build_sim_variant(features: &[&str]) -> Result<PathBuf, FirmwareError> {
             output: crate::last_lines(&String::from_utf8_lossy(&output.stderr), 30),
         });
     }
-    Ok(dir.join("debug").join("mbnode-sim"))
+    Ok(dir.join("release").join("mbnode-sim"))
 }
 
 fn build_into(board: &Board, features: &[&str], dir: &Path) -> Result<PathBuf, FirmwareError> {

@@ -24,6 +24,7 @@ pub mod session;
 pub mod suite;
 pub mod symbols;
 pub mod target;
+pub mod triage;
 pub mod wirefuzz;
 
 /// Bytes as upper-case hex pairs separated by spaces (`01 03 00 00`), as

@@ -34,6 +34,8 @@ enum Command {
     Fuzz(cmd::fuzz::FuzzCmd),
     TimeToBug(cmd::time_to_bug::TimeToBugCmd),
     Coverage(cmd::coverage::CoverageCmd),
+    Replay(cmd::replay::ReplayCmd),
+    Triage(cmd::triage::TriageCmd),
     #[command(hide = true)]
     SimNode(cmd::sim_node::SimNodeCmd),
 }
@@ -56,6 +58,8 @@ fn main() -> ExitCode {
         Command::Fuzz(c) => c.run(),
         Command::TimeToBug(c) => c.run(),
         Command::Coverage(c) => c.run(),
+        Command::Replay(c) => c.run(),
+        Command::Triage(c) => c.run(),
         Command::SimNode(c) => c.run(),
     };
     match result {

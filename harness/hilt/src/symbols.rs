@@ -27,7 +27,7 @@ fn without_hash(name: &str) -> &str {
 }
 
 /// A function of Rust's standard library.
-fn is_library(function: &str) -> bool {
+pub(crate) fn is_library(function: &str) -> bool {
     let function = function.trim_start_matches('<');
     ["core::", "alloc::", "std::", "compiler_builtins::"]
         .iter()
@@ -47,6 +47,24 @@ impl Symbols {
     /// included, that is not in the standard library (`core::ptr::read_volatile`
     /// says less than the function that called it).
     pub fn locate(&self, address: u64) -> Option<Location> {
+        self.frames(address).0
+    }
+
+    /// Where a hung program spins: [`Symbols::locate`]'s file and line,
+    /// with the function the code is compiled into (the outermost of its
+    /// inlined frames), which does not change as the loop moves through
+    /// the helpers inlined into it.
+    pub fn locate_spin(&self, address: u64) -> Option<Location> {
+        let (location, outermost) = self.frames(address);
+        let mut location = location?;
+        if outermost.is_some() {
+            location.function = outermost;
+        }
+        Some(location)
+    }
+
+    /// The location of `address` and the function it is compiled into.
+    fn frames(&self, address: u64) -> (Option<Location>, Option<String>) {
         let probe = address & !1;
         let mut located: Vec<Location> = Vec::new();
         if let Ok(mut frames) = self.loader.find_frames(probe) {
@@ -66,6 +84,7 @@ impl Symbols {
                 });
             }
         }
+        let outermost = located.last().and_then(|l| l.function.clone());
         let mut location = located
             .iter()
             .find(|l| !l.function.as_deref().is_some_and(is_library))
@@ -78,7 +97,10 @@ impl Symbols {
                 location.line = l.line;
             }
         }
-        (location != Location::default()).then_some(location)
+        (
+            (location != Location::default()).then_some(location),
+            outermost,
+        )
     }
 
     /// The function that holds a source line: for a panic, whose record

@@ -20,10 +20,12 @@ pub mod coverage;
 pub mod exec;
 pub mod flash;
 pub mod fuzz;
+pub mod replay;
 pub mod serve;
 pub mod sim_node;
 pub mod test;
 pub mod time_to_bug;
+pub mod triage;
 
 /// Where the firmware runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,6 +17,12 @@ pub struct SimNodeCmd {
     /// Benchmarks only: echo every byte instead of running the node.
     #[arg(long)]
     echo: bool,
+
+    /// Run the core on bursts read from standard input, one per line in
+    /// hex (or `reset`), and print its answers and state (`--target
+    /// native`).
+    #[arg(long)]
+    replay: bool,
 }
 
 impl SimNodeCmd {
@@ -26,7 +32,11 @@ impl SimNodeCmd {
             crash_trigger: self.crash_trigger,
             echo: self.echo,
         };
-        mbnode_sim::main_with(&options)?;
+        if self.replay {
+            mbnode_sim::replay(std::io::stdin().lock(), std::io::stdout().lock(), &options)?;
+        } else {
+            mbnode_sim::main_with(&options)?;
+        }
         Ok(hilt::exit::SUCCESS)
     }
 }

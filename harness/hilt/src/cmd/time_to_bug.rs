@@ -53,6 +53,11 @@ pub struct TimeToBugCmd {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+
+    /// Where every finding is kept, as `BUG/TARGET/ARTIFACT` (the input
+    /// libFuzzer wrote), for `hilt replay` and `hilt triage`.
+    #[arg(long, value_name = "DIR", default_value = "target/hilt-time-to-bug")]
+    keep: PathBuf,
 }
 
 /// One bug's results.
@@ -204,6 +209,15 @@ impl TimeToBugCmd {
                         keep(&finding, &root)?
                     );
                 }
+                let kept = self.keep.join(p.id).join(finding.target);
+                std::fs::create_dir_all(&kept)
+                    .and_then(|()| {
+                        std::fs::copy(
+                            &finding.artifact,
+                            kept.join(finding.artifact.file_name().unwrap_or_default()),
+                        )
+                    })
+                    .with_context(|| format!("keeping the finding in {}", kept.display()))?;
                 eprintln!(
                     "  {} trial {trial}: {} target, {:.1} s: {}",
                     p.id,

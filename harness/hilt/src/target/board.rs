@@ -296,7 +296,7 @@ impl Target for BoardTarget {
             core.run().map_err(|e| board_error(&self.board, e))?;
             pc.map_err(|e| board_error(&self.board, e))?
         };
-        let location = self.symbols().and_then(|s| s.locate(u64::from(pc)));
+        let location = self.symbols().and_then(|s| s.locate_spin(u64::from(pc)));
         Ok(Evidence {
             kind: FailureKind::Hang,
             summary: "no answer, not even to a health request; the core runs".into(),

@@ -243,6 +243,84 @@ pub(crate) fn still_running(
     }
 }
 
+/// Where a running host process is: its instruction pointer, read by
+/// stopping it for an instant (ptrace, as a debugger samples a program),
+/// symbolised against its executable. The evidence of a hang of the
+/// simulation or of the native core.
+pub(crate) fn sample_process(pid: u32, summary: &str) -> nix::Result<Evidence> {
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let symbols = exe.as_deref().and_then(|exe| {
+        let base = crate::symbols::process_load_base(&maps, exe)?;
+        Some((crate::symbols::Symbols::load(exe).ok()?, base))
+    });
+    // One sample may land in a helper the loop calls (a slice's `get`,
+    // not inlined): the place is the function most samples land in,
+    // standard library aside.
+    let mut samples: Vec<(u64, Option<crate::crash::Location>)> = Vec::new();
+    for attempt in 0..SAMPLES {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        let pc = sample_program_counter(pid)?;
+        let location = symbols
+            .as_ref()
+            .and_then(|(s, base)| s.locate_spin(pc.checked_sub(*base)?));
+        samples.push((pc, location));
+    }
+    let own = |l: &Option<crate::crash::Location>| {
+        l.as_ref()
+            .and_then(|l| l.function.clone())
+            .filter(|f| !crate::symbols::is_library(f))
+    };
+    let mut votes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for (_, l) in &samples {
+        if let Some(f) = own(l) {
+            *votes.entry(f).or_default() += 1;
+        }
+    }
+    let winner = votes
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(f, _)| f.clone());
+    let (pc, location) = samples
+        .iter()
+        .find(|(_, l)| own(l).is_some() && own(l) == winner)
+        .or(samples.first())
+        .cloned()
+        .unwrap_or((0, None));
+    Ok(Evidence {
+        kind: FailureKind::Hang,
+        summary: summary.to_owned(),
+        details: vec![format!("pc={pc:#x}")],
+        location,
+        pc: Some(pc),
+    })
+}
+
+/// Samples of a hung process's program counter, at most.
+const SAMPLES: u32 = 8;
+
+fn sample_program_counter(pid: nix::unistd::Pid) -> nix::Result<u64> {
+    use nix::sys::ptrace;
+    ptrace::seize(pid, ptrace::Options::empty())?;
+    let regs = ptrace::interrupt(pid)
+        .and_then(|()| nix::sys::wait::waitpid(pid, None))
+        .and_then(|_| ptrace::getregs(pid));
+    let _ = ptrace::detach(pid, None);
+    let regs = regs?;
+    #[cfg(target_arch = "x86_64")]
+    return Ok(regs.rip);
+    #[cfg(target_arch = "aarch64")]
+    return Ok(regs.pc);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = regs;
+        Err(nix::errno::Errno::ENOSYS)
+    }
+}
+
 /// Asks a child to stop with SIGTERM, then kills it if it is still there
 /// after `grace`.
 pub(crate) fn stop_child(child: &mut Child, grace: Duration) {

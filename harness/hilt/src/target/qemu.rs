@@ -450,7 +450,7 @@ impl Target for QemuTarget {
     fn sample_hang(&mut self) -> Result<crate::crash::Evidence, TargetError> {
         self.check_alive()?;
         let pc = self.program_counter()?;
-        let location = self.symbols().and_then(|s| s.locate(u64::from(pc)));
+        let location = self.symbols().and_then(|s| s.locate_spin(u64::from(pc)));
         Ok(crate::crash::Evidence {
             kind: crate::crash::FailureKind::Hang,
             summary: "no answer, not even to a health request; the CPU runs".into(),

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{spawn_child, still_running, stop_child, Tail, Target, TargetError};
-use crate::crash::{Evidence, FailureKind};
+use crate::crash::Evidence;
 use crate::link::{SerialLink, Timing};
 
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -171,52 +171,19 @@ impl Target for SimTarget {
     }
 
     fn sample_hang(&mut self) -> Result<Evidence, TargetError> {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let pc = sample_program_counter(pid).map_err(|e| TargetError::Spawn {
+        super::sample_process(
+            self.child.id(),
+            "no answer, not even to a health request; the simulation runs",
+        )
+        .map_err(|e| TargetError::Spawn {
             program: "ptrace".into(),
             source: e.into(),
-        })?;
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-        let location = exe.as_deref().and_then(|exe| {
-            let base = crate::symbols::process_load_base(&maps, exe)?;
-            crate::symbols::Symbols::load(exe)
-                .ok()?
-                .locate(pc.checked_sub(base)?)
-        });
-        Ok(Evidence {
-            kind: FailureKind::Hang,
-            summary: "no answer, not even to a health request; the simulation runs".into(),
-            details: vec![format!("pc={pc:#x}")],
-            location,
-            pc: Some(pc),
         })
     }
 
     fn shutdown(&mut self) -> Result<(), TargetError> {
         stop_child(&mut self.child, Duration::from_millis(500));
         Ok(())
-    }
-}
-
-/// Stops a process for an instant (ptrace) and reads its instruction
-/// pointer, as a debugger samples a running program.
-fn sample_program_counter(pid: nix::unistd::Pid) -> nix::Result<u64> {
-    use nix::sys::ptrace;
-    ptrace::seize(pid, ptrace::Options::empty())?;
-    let regs = ptrace::interrupt(pid)
-        .and_then(|()| nix::sys::wait::waitpid(pid, None))
-        .and_then(|_| ptrace::getregs(pid));
-    let _ = ptrace::detach(pid, None);
-    let regs = regs?;
-    #[cfg(target_arch = "x86_64")]
-    return Ok(regs.rip);
-    #[cfg(target_arch = "aarch64")]
-    return Ok(regs.pc);
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        let _ = regs;
-        Err(nix::errno::Errno::ENOSYS)
     }
 }
 

@@ -16,6 +16,10 @@
 //!   bad input.
 //! - `firmware`: the shipped image carries no test-only code (planted bugs,
 //!   crash trigger); the planted build does.
+//! - `triage`: saved planted-bug inputs from native and wire campaigns
+//!   triage into one group per bug, minimised; promotion, then the cases
+//!   fail on the planted build and pass on the shipped one; `hilt replay`
+//!   of each kind of input.
 //!
 //! The emulated board needs `qemu-system-arm`: `ci/test` installs it.
 
@@ -25,3 +29,4 @@ mod crashes;
 mod end_to_end;
 mod firmware;
 mod fuzzing;
+mod triage;

@@ -8,6 +8,9 @@
 //!   model; a failure is shrunk on the device and saved.
 //! - `scenarios`: every `fixtures/scenarios/*.txt`, each step checked
 //!   against the model, the transcript pinned as an insta snapshot.
+//! - `regressions`: every `fixtures/regressions/*.steps` (cases promoted by
+//!   `hilt triage --promote`), checked against the model, the transcript
+//!   pinned as an insta snapshot.
 //! - `seeded_divergence`: the firmware built with a deliberate bug is caught
 //!   and shrunk to at most three requests (emulated board).
 //!
@@ -17,5 +20,6 @@
 mod target;
 
 mod properties;
+mod regressions;
 mod scenarios;
 mod seeded_divergence;
