@@ -200,7 +200,7 @@ pub fn classify_timed<P: Protocol>(
                     }
                     _ => match target.post_mortem()? {
                         Some(evidence) => Outcome::Crash(evidence),
-                        None => Outcome::Hang(sample_hang(target)?),
+                        None => hang_or_crash(target)?,
                     },
                 }
             }
@@ -211,20 +211,38 @@ pub fn classify_timed<P: Protocol>(
 
 /// Where a hung target runs; a hang whose place cannot be read (no ptrace
 /// permission, a probe that does not answer) is still a hang, with the
-/// reason in its details.
-fn sample_hang(target: &mut dyn Target) -> Result<crate::crash::Evidence, TargetError> {
+/// reason in its details, unless the target turns out to have died in
+/// the meantime (a process is reaped a moment after it ends): then it is
+/// that crash.
+fn hang_or_crash(target: &mut dyn Target) -> Result<Outcome, TargetError> {
     match target.sample_hang() {
-        Ok(evidence) => Ok(evidence),
+        Ok(evidence) => Ok(Outcome::Hang(evidence)),
         Err(TargetError::Link(crate::link::LinkError::Interrupted)) => {
             Err(TargetError::Link(crate::link::LinkError::Interrupted))
         }
-        Err(e) => Ok(crate::crash::Evidence {
-            kind: crate::crash::FailureKind::Hang,
-            summary: "no answer, not even to a health request".into(),
-            location: None,
-            pc: None,
-            details: vec![format!("where it runs could not be read: {e}")],
-        }),
+        Err(e) => {
+            let deadline = std::time::Instant::now() + Duration::from_millis(500);
+            loop {
+                if let Some(evidence) = target.post_mortem()? {
+                    return Ok(Outcome::Crash(evidence));
+                }
+                if std::time::Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(Outcome::Hang(unplaced_hang(e)))
+        }
+    }
+}
+
+fn unplaced_hang(e: TargetError) -> crate::crash::Evidence {
+    crate::crash::Evidence {
+        kind: crate::crash::FailureKind::Hang,
+        summary: "no answer, not even to a health request".into(),
+        location: None,
+        pc: None,
+        details: vec![format!("where it runs could not be read: {e}")],
     }
 }
 

@@ -96,6 +96,28 @@ pub fn minimise(
             }
             chunk /= 2;
         }
+        // Within each raw burst: runs of bytes out, halves first (a burst
+        // may hold a whole frame the failure does not need).
+        for i in 0..best.0.len() {
+            if !matches!(best.0.get(i), Some(Step::Raw(_))) {
+                continue;
+            }
+            let mut chunk = step_len(&best.0[i]).div_ceil(2).max(1);
+            while chunk > 1 {
+                let mut start = 0;
+                while start < step_len(&best.0[i]) {
+                    let candidate = with_step(&best, i, |body, _| {
+                        let mut b = body.to_vec();
+                        b.drain(start..(start + chunk).min(b.len()));
+                        b
+                    });
+                    if !attempt(&candidate, &mut best) {
+                        start += chunk;
+                    }
+                }
+                chunk /= 2;
+            }
+        }
         // Within each step: bytes out (from the end), then fields and
         // bytes towards zero.
         for i in 0..best.0.len() {
@@ -121,12 +143,10 @@ pub fn minimise(
                 });
                 attempt(&candidate, &mut best);
             }
-            if !matches!(best.0.get(i), Some(Step::Frame(_))) {
-                continue;
-            }
+            let frame = matches!(best.0.get(i), Some(Step::Frame(_)));
             // 16-bit fields of the PDU (after the function code).
             let mut at = 2;
-            while at + 1 < step_len(&best.0[i]) {
+            while frame && at + 1 < step_len(&best.0[i]) {
                 for value in [0u16, 1] {
                     let candidate = with_step(&best, i, |body, _| {
                         let mut b = body.to_vec();
@@ -139,7 +159,7 @@ pub fn minimise(
                 }
                 at += 2;
             }
-            for at in 2..step_len(&best.0[i]) {
+            for at in first..step_len(&best.0[i]) {
                 let candidate = with_step(&best, i, |body, _| {
                     let mut b = body.to_vec();
                     b[at] = 0;
@@ -227,6 +247,23 @@ mod tests {
                 0x01, 0x10, 0x00, 0x00, 0x00, 0x00, 0x03, 0, 0, 0
             ])])
         );
+    }
+
+    #[test]
+    fn a_burst_loses_the_frame_it_does_not_need() {
+        let mut good = vec![0x01, 0x03, 0x00, 0x00, 0x00, 0x01];
+        hilt_modbus::wire::append_crc(&mut good);
+        let mut burst = good.clone();
+        burst.extend_from_slice(&[0x01, 0x10, 0x00, 0x00, 0x00, 0x02, 0x04, 9, 9, 9, 9]);
+        // Fails when a burst holds a 0x10 with a 4-byte count.
+        let fails = |s: &Steps| {
+            s.0.iter().any(|s| match s {
+                Step::Raw(b) => b.windows(7).any(|w| w[1] == 0x10 && w[6] == 4),
+                _ => false,
+            })
+        };
+        let (small, _) = minimise(&Steps(vec![Step::Raw(burst)]), 10_000, fails);
+        assert_eq!(small, Steps(vec![Step::Raw(vec![0, 0x10, 0, 0, 0, 0, 4])]));
     }
 
     #[test]

@@ -454,10 +454,15 @@ pub fn promote(triage: &Triage, dir: &Path) -> Result<Vec<Promoted>, TriageError
             done.push(Promoted::Known(steps_path));
             continue;
         }
+        // Paths in the source tree, relative to it.
+        let summary = match crate::firmware::source_root() {
+            Ok(root) => group.summary.replace(&format!("{}/", root.display()), ""),
+            Err(_) => group.summary.clone(),
+        };
         let meta = Regression {
             signature: group.signature.clone(),
             kind: group.kind.clone(),
-            summary: group.summary.clone(),
+            summary,
             steps: group.decoded.clone(),
             reproduced_on: group
                 .reproduces

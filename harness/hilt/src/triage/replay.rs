@@ -228,9 +228,20 @@ impl Checker {
                 if got_class == want_class {
                     got_class.push_str(" with other bytes");
                 }
+                // Answering where no answer is due (or the reverse) is one
+                // root cause whatever the answer would say.
+                let coarse = |class: &str| match class {
+                    "none" => "none",
+                    _ if want_class == "none" || got_class == "none" => "an answer",
+                    _ => "",
+                };
+                let (want_sig, got_sig) = match (coarse(&want_class), coarse(&got_class)) {
+                    ("", _) | (_, "") => (want_class.clone(), got_class.clone()),
+                    (w, g) => (w.to_owned(), g.to_owned()),
+                };
                 wrong = Some(Failure {
                     signature: format!(
-                        "wrong-answer|{}|want {want_class}|got {got_class}",
+                        "wrong-answer|{}|want {want_sig}|got {got_sig}",
                         request_class(wire, unit)
                     ),
                     kind: "wrong-answer".into(),
@@ -516,6 +527,25 @@ impl Backend for Native {
     }
 }
 
+/// The answers in `received`, cut at the lengths of the answers the model
+/// expects (what is left over is one more answer).
+fn split(received: &[u8], expected: &[Expected]) -> Vec<Vec<u8>> {
+    let mut answers = Vec::new();
+    let mut rest = received;
+    for e in expected {
+        let n = e.bytes.len();
+        if rest.len() <= n || answers.len() + 1 == expected.len() {
+            break;
+        }
+        answers.push(rest[..n].to_vec());
+        rest = &rest[n..];
+    }
+    if !rest.is_empty() {
+        answers.push(rest.to_vec());
+    }
+    answers
+}
+
 fn parse_hex(text: &str) -> Vec<u8> {
     text.split_whitespace()
         .filter_map(|b| u8::from_str_radix(b, 16).ok())
@@ -592,15 +622,21 @@ impl Wire {
             protocol.encode(&protocol.health_request(), &mut health);
             checker.model.exchange(&health);
         }
-        let received = transaction.map(|t| t.received).unwrap_or_default();
-        let got: Vec<Vec<u8>> = if received.is_empty() {
-            Vec::new()
-        } else {
-            vec![received]
-        };
-        // A burst of several frames: the link reads the first answer only.
-        let expected = &expected[..expected.len().min(1)];
-        Ok(checker.answers(step, wire, unit, expected, &got))
+        let mut received = transaction.map(|t| t.received).unwrap_or_default();
+        // A burst of several frames gets several answers: the link may have
+        // ended the response after the first; collect the rest.
+        let total: usize = expected.iter().map(|e| e.bytes.len()).sum();
+        if expected.len() > 1 && !received.is_empty() && received.len() < total {
+            let mut timing = self.timing();
+            timing.response_timeout = timing.response_timeout.min(session::NO_ANSWER_WAIT * 4);
+            let exchange = self
+                .target
+                .link()
+                .transact(&[], timing, |_| hilt_protocol::Framing::UntilSilence)?;
+            received.extend_from_slice(exchange.stale);
+            received.extend_from_slice(exchange.response);
+        }
+        Ok(checker.answers(step, wire, unit, expected, &split(&received, expected)))
     }
 
     /// After the last step: a crash it caused, or (when it needed no
@@ -642,8 +678,8 @@ impl Backend for Wire {
     }
 
     fn replay(&mut self, steps: &Steps) -> Result<Replay, TargetError> {
-        // Every replay starts from the reset state; after a failure, the
-        // device must also answer again.
+        // Every replay starts from the reset state; after a failure (or
+        // before the first replay), the device must also answer again.
         if self.dirty {
             let protocol = ModbusRtu { default_unit: 1 };
             session::recover(
@@ -652,9 +688,10 @@ impl Backend for Wire {
                 crate::wirefuzz::RECOVERY_ATTEMPTS,
                 &mut self.scratch,
             )?;
-        } else {
-            self.target.reset()?;
         }
+        // The health request of a recovery counts in the device's
+        // counters: a reset after it, too.
+        self.target.reset()?;
         self.dirty = true;
         let mut checker = Checker::new(&self.model_name);
         let mut last_unanswered = false;
@@ -772,13 +809,16 @@ mod tests {
             "wrong-answer|0x03|want answer|got answer with other bytes"
         );
         let f = checker.answers(0, &wire, unit, &expected, &[]).unwrap();
-        assert_eq!(f.signature, "wrong-answer|0x03|want answer|got none");
+        assert_eq!(f.signature, "wrong-answer|0x03|want an answer|got none");
         // A byte-swapped CRC: the model drops it, whatever the function.
         let swapped = [0x01, 0x03, 0x00, 0x00, 0x00, 0x01, 0x0A, 0x84];
         let (expected, unit) = checker.expect(&swapped);
         let f = checker
             .answers(1, &swapped, unit, &expected, &[right])
             .unwrap();
-        assert_eq!(f.signature, "wrong-answer|a bad CRC|want none|got answer");
+        assert_eq!(
+            f.signature,
+            "wrong-answer|a bad CRC|want none|got an answer"
+        );
     }
 }
