@@ -216,7 +216,11 @@ pub fn classify_timed<P: Protocol>(
 /// that crash.
 fn hang_or_crash(target: &mut dyn Target) -> Result<Outcome, TargetError> {
     match target.sample_hang() {
-        Ok(evidence) => Ok(Outcome::Hang(evidence)),
+        Ok(evidence) if evidence.kind == crate::crash::FailureKind::Hang => {
+            Ok(Outcome::Hang(evidence))
+        }
+        // It ended as it was sampled.
+        Ok(evidence) => Ok(Outcome::Crash(evidence)),
         Err(TargetError::Link(crate::link::LinkError::Interrupted)) => {
             Err(TargetError::Link(crate::link::LinkError::Interrupted))
         }

@@ -44,6 +44,11 @@ impl BackendArgs {
     pub fn start(&self, names: &[String]) -> anyhow::Result<Vec<Box<dyn Backend>>> {
         let map = HardwareMap::choose(self.map.as_deref())?;
         let mut start = self.start.clone();
+        if self.planted && (start.sim_program.is_some() || start.elf.is_some()) {
+            eprintln!(
+                "hilt: --planted: the program given by --sim/--elf (or HILT_SIM/HILT_ELF) is used as it is"
+            );
+        }
         let mut backends: Vec<Box<dyn Backend>> = Vec::new();
         for name in names {
             let board = match name.as_str() {
@@ -185,6 +190,10 @@ impl TriageCmd {
             for promoted in triage::promote(&result, dir)? {
                 match promoted {
                     Promoted::New(p) => eprintln!("hilt: promoted {}", p.display()),
+                    Promoted::Unsavable(p) => eprintln!(
+                        "hilt: not promoted: {} (its input does not survive the steps format)",
+                        p.display()
+                    ),
                     Promoted::Known(p) => {
                         eprintln!("hilt: already a regression case: {}", p.display())
                     }

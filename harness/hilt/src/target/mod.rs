@@ -247,7 +247,31 @@ pub(crate) fn still_running(
 /// stopping it for an instant (ptrace, as a debugger samples a program),
 /// symbolised against its executable. The evidence of a hang of the
 /// simulation or of the native core.
-pub(crate) fn sample_process(pid: u32, summary: &str) -> nix::Result<Evidence> {
+/// Why a process could not be sampled.
+#[derive(Debug)]
+pub(crate) enum SampleError {
+    /// It ended while being sampled, and this is how (the sampler reaped
+    /// it: its parent's `try_wait` will not see it again).
+    Ended(ExitStatus),
+    Failed(nix::Error),
+}
+
+impl From<nix::Error> for SampleError {
+    fn from(e: nix::Error) -> Self {
+        SampleError::Failed(e)
+    }
+}
+
+impl std::fmt::Display for SampleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SampleError::Ended(status) => write!(f, "it ended ({status})"),
+            SampleError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+pub(crate) fn sample_process(pid: u32, summary: &str) -> Result<Evidence, SampleError> {
     let pid = nix::unistd::Pid::from_raw(pid as i32);
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
@@ -302,12 +326,32 @@ pub(crate) fn sample_process(pid: u32, summary: &str) -> nix::Result<Evidence> {
 /// Samples of a hung process's program counter, at most.
 const SAMPLES: u32 = 8;
 
-fn sample_program_counter(pid: nix::unistd::Pid) -> nix::Result<u64> {
+fn sample_program_counter(pid: nix::unistd::Pid) -> Result<u64, SampleError> {
     use nix::sys::ptrace;
+    use nix::sys::wait::WaitStatus;
+    use std::os::unix::process::ExitStatusExt;
+    // An ended process that its parent has not reaped yet: leave it to
+    // the parent, which reads how it ended.
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    if state
+        .rsplit_once(") ")
+        .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    {
+        return Err(SampleError::Failed(nix::errno::Errno::ESRCH));
+    }
     ptrace::seize(pid, ptrace::Options::empty())?;
-    let regs = ptrace::interrupt(pid)
-        .and_then(|()| nix::sys::wait::waitpid(pid, None))
-        .and_then(|_| ptrace::getregs(pid));
+    let stopped = ptrace::interrupt(pid).and_then(|()| nix::sys::wait::waitpid(pid, None));
+    let regs = match stopped {
+        // It ended in between, and waiting reaped it: say how.
+        Ok(WaitStatus::Exited(_, code)) => {
+            return Err(SampleError::Ended(ExitStatus::from_raw(code << 8)))
+        }
+        Ok(WaitStatus::Signaled(_, signal, _)) => {
+            return Err(SampleError::Ended(ExitStatus::from_raw(signal as i32)))
+        }
+        Ok(_) => ptrace::getregs(pid),
+        Err(e) => Err(e),
+    };
     let _ = ptrace::detach(pid, None);
     let regs = regs?;
     #[cfg(target_arch = "x86_64")]
@@ -317,7 +361,7 @@ fn sample_program_counter(pid: nix::unistd::Pid) -> nix::Result<u64> {
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = regs;
-        Err(nix::errno::Errno::ENOSYS)
+        Err(SampleError::Failed(nix::errno::Errno::ENOSYS))
     }
 }
 

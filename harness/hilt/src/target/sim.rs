@@ -171,14 +171,21 @@ impl Target for SimTarget {
     }
 
     fn sample_hang(&mut self) -> Result<Evidence, TargetError> {
-        super::sample_process(
+        match super::sample_process(
             self.child.id(),
             "no answer, not even to a health request; the simulation runs",
-        )
-        .map_err(|e| TargetError::Spawn {
-            program: "ptrace".into(),
-            source: e.into(),
-        })
+        ) {
+            Ok(evidence) => Ok(evidence),
+            // It died as it was sampled: that is the evidence, of a crash.
+            Err(super::SampleError::Ended(status)) => {
+                std::thread::sleep(Duration::from_millis(50));
+                Ok(crate::crash::process_evidence(status, &self.stderr.text()))
+            }
+            Err(super::SampleError::Failed(e)) => Err(TargetError::Spawn {
+                program: "ptrace".into(),
+                source: e.into(),
+            }),
+        }
     }
 
     fn shutdown(&mut self) -> Result<(), TargetError> {

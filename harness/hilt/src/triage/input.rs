@@ -161,7 +161,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
             continue;
         }
         if entry.file_type()?.is_dir() {
-            walk(&path, files)?;
+            // A folder that cannot be read is listed as an input, which
+            // then fails to load and is reported as unreadable.
+            if walk(&path, files).is_err() {
+                files.push(path);
+            }
         } else {
             files.push(path);
         }

@@ -172,6 +172,10 @@ pub fn minimise(
             break;
         }
     }
+    // Bursts emptied by the byte passes put nothing on the line (and would
+    // read back from a file as resets).
+    best.0
+        .retain(|s| !matches!(s, Step::Raw(b) if b.is_empty()));
     (best, spent.get())
 }
 

@@ -165,6 +165,41 @@ fn request_class(wire: &[u8], unit: u8) -> String {
     }
 }
 
+/// The frames in a burst, as far as CRCs tell them apart: each the
+/// shortest run with a good CRC; what is left at the end is one more.
+fn frames_of(burst: &[u8]) -> Vec<&[u8]> {
+    let mut frames = Vec::new();
+    let mut p = 0;
+    while p < burst.len() {
+        match (p + 4..=burst.len()).find(|&e| crc_ok(&burst[p..e])) {
+            Some(e) => {
+                frames.push(&burst[p..e]);
+                p = e;
+            }
+            None => {
+                frames.push(&burst[p..]);
+                break;
+            }
+        }
+    }
+    frames
+}
+
+/// The kind of request answer `i` to `wire` answers: the function of the
+/// answer the model expects, else the burst's `i`-th frame.
+fn answer_request_class(wire: &[u8], unit: u8, i: usize, want: Option<&Expected>) -> String {
+    if let Some(w) = want {
+        if let [u, function, ..] = w.bytes.as_slice() {
+            if *u == unit {
+                return format!("{:#04x}", function & 0x7F);
+            }
+        }
+    }
+    let frames = frames_of(wire);
+    let frame = frames.get(i).or(frames.last()).copied().unwrap_or(wire);
+    request_class(frame, unit)
+}
+
 fn answer_class(answer: &[u8]) -> String {
     match answer {
         [] => "none".into(),
@@ -239,15 +274,12 @@ impl Checker {
                     ("", _) | (_, "") => (want_class.clone(), got_class.clone()),
                     (w, g) => (w.to_owned(), g.to_owned()),
                 };
+                let what = answer_request_class(wire, unit, i, want);
                 wrong = Some(Failure {
-                    signature: format!(
-                        "wrong-answer|{}|want {want_sig}|got {got_sig}",
-                        request_class(wire, unit)
-                    ),
+                    signature: format!("wrong-answer|{what}|want {want_sig}|got {got_sig}"),
                     kind: "wrong-answer".into(),
                     summary: format!(
-                        "to {}: the model expects {want_class}, the device sent {got_class}",
-                        request_class(wire, unit)
+                        "to {what}: the model expects {want_class}, the device sent {got_class}"
                     ),
                     step,
                     details: vec![
@@ -444,6 +476,8 @@ impl Backend for Native {
         }
         let mut checker = Checker::new(mbnode_sim::MODEL_NAME);
         let mut deadline = Instant::now() + self.hang_after;
+        let mut stderr_len = 0;
+        let mut ended = None;
         let mut answers: Vec<Vec<u8>> = Vec::new();
         let mut at = 0;
         let mut current = None;
@@ -492,19 +526,40 @@ impl Backend for Native {
                         crate::target::stop_child(&mut child, Duration::ZERO);
                         return Err(TargetError::Link(crate::link::LinkError::Interrupted));
                     }
+                    // A core that is still writing (a panic's backtrace)
+                    // is not hung.
+                    let said = stderr.text().len();
+                    if said != stderr_len {
+                        stderr_len = said;
+                        deadline = Instant::now() + self.hang_after;
+                    }
                     if Instant::now() >= deadline {
+                        if !matches!(child.try_wait(), Ok(None)) {
+                            break;
+                        }
                         let step = current.as_ref().map_or(steps.0.len(), |c| c.0);
-                        let evidence = crate::target::sample_process(
+                        let evidence = match crate::target::sample_process(
                             child.id(),
                             "the core ran past the time limit without finishing the input",
-                        )
-                        .unwrap_or_else(|e| Evidence {
-                            kind: FailureKind::Hang,
-                            summary: "the core ran past the time limit".into(),
-                            location: None,
-                            pc: None,
-                            details: vec![format!("where it runs could not be read: {e}")],
-                        });
+                        ) {
+                            Ok(evidence) => evidence,
+                            Err(crate::target::SampleError::Ended(status)) => {
+                                ended = Some(status);
+                                break;
+                            }
+                            Err(e) => {
+                                if !matches!(child.try_wait(), Ok(None)) {
+                                    break;
+                                }
+                                Evidence {
+                                    kind: FailureKind::Hang,
+                                    summary: "the core ran past the time limit".into(),
+                                    location: None,
+                                    pc: None,
+                                    details: vec![format!("where it runs could not be read: {e}")],
+                                }
+                            }
+                        };
                         crate::target::stop_child(&mut child, Duration::ZERO);
                         return Ok(checker.fail(Some(failure_of(&evidence, step))));
                     }
@@ -512,7 +567,10 @@ impl Backend for Native {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        let status = child.wait().map_err(spawn_error)?;
+        let status = match ended {
+            Some(status) => status,
+            None => child.wait().map_err(spawn_error)?,
+        };
         if status.success() && current.is_none() {
             return Ok(checker.fail(None));
         }
@@ -521,7 +579,19 @@ impl Backend for Native {
         while !stderr.closed() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(2));
         }
-        let evidence = crate::crash::process_evidence(status, &stderr.text());
+        let text = stderr.text();
+        if at == 0 && !text.contains(" panicked at ") && !text.contains("HILT-CRASH") {
+            let killed = std::os::unix::process::ExitStatusExt::signal(&status).is_some();
+            if !killed {
+                // It never ran a step: the program, not the input.
+                return Err(TargetError::Exited {
+                    what: format!("the native core ({})", self.program.display()),
+                    status,
+                    stderr: crate::last_lines(&text, 5),
+                });
+            }
+        }
+        let evidence = crate::crash::process_evidence(status, &text);
         let step = current.as_ref().map_or(steps.0.len(), |c| c.0);
         Ok(checker.fail(Some(failure_of(&evidence, step))))
     }
@@ -590,6 +660,26 @@ impl Wire {
         }
     }
 
+    /// Sends `request` and classifies what became of it, with the link's
+    /// quiet for this target.
+    fn classify(
+        &mut self,
+        protocol: &ModbusRtu,
+        request: &ModbusRequest,
+        due: bool,
+    ) -> Result<(Option<session::Transaction>, Outcome), TargetError> {
+        let timing = self.timing();
+        session::classify_timed(
+            protocol,
+            self.target.as_mut(),
+            request,
+            Some(due),
+            timing,
+            self.quiet,
+            &mut self.scratch,
+        )
+    }
+
     /// Sends one request, classified; `None` if all is well.
     fn exchange(
         &mut self,
@@ -601,17 +691,7 @@ impl Wire {
     ) -> Result<Option<Failure>, TargetError> {
         let protocol = ModbusRtu { default_unit: unit };
         let request = ModbusRequest::new(unit, RequestKind::Raw(wire.to_vec()));
-        let due = !expected.is_empty();
-        let timing = self.timing();
-        let (transaction, outcome) = session::classify_timed(
-            &protocol,
-            self.target.as_mut(),
-            &request,
-            Some(due),
-            timing,
-            self.quiet,
-            &mut self.scratch,
-        )?;
+        let (transaction, outcome) = self.classify(&protocol, &request, !expected.is_empty())?;
         if let Some(evidence) = outcome.evidence() {
             return Ok(Some(failure_of(evidence, step)));
         }
@@ -657,17 +737,7 @@ impl Wire {
             default_unit: checker.model.unit_id(),
         };
         let health = protocol.health_request();
-        let due = !checker.model.listen_only();
-        let timing = self.timing();
-        let (_, outcome) = session::classify_timed(
-            &protocol,
-            self.target.as_mut(),
-            &health,
-            Some(due),
-            timing,
-            self.quiet,
-            &mut self.scratch,
-        )?;
+        let (_, outcome) = self.classify(&protocol, &health, !checker.model.listen_only())?;
         Ok(outcome.evidence().map(|e| failure_of(e, step)))
     }
 }
@@ -695,11 +765,13 @@ impl Backend for Wire {
         self.dirty = true;
         let mut checker = Checker::new(&self.model_name);
         let mut last_unanswered = false;
-        let mut sent_any = false;
+        // The last step that put bytes on the line: a failure found after
+        // it is its doing.
+        let mut last_sent = None;
         for (step, s) in steps.0.iter().enumerate() {
             if *s == Step::Reset {
-                if sent_any {
-                    if let Some(f) = self.check_after(&mut checker, step, last_unanswered)? {
+                if let Some(last) = last_sent.take() {
+                    if let Some(f) = self.check_after(&mut checker, last, last_unanswered)? {
                         return Ok(checker.fail(Some(f)));
                     }
                 }
@@ -712,15 +784,15 @@ impl Backend for Wire {
             if wire.is_empty() {
                 continue;
             }
-            sent_any = true;
             let (expected, unit) = checker.expect(&wire);
             last_unanswered = expected.is_empty();
+            last_sent = Some(step);
             if let Some(f) = self.exchange(&mut checker, step, &wire, unit, &expected)? {
                 return Ok(checker.fail(Some(f)));
             }
         }
-        if sent_any {
-            if let Some(f) = self.check_after(&mut checker, steps.0.len(), last_unanswered)? {
+        if let Some(last) = last_sent {
+            if let Some(f) = self.check_after(&mut checker, last, last_unanswered)? {
                 return Ok(checker.fail(Some(f)));
             }
         }
