@@ -19,6 +19,7 @@ pub mod firmware;
 pub mod interrupt;
 pub mod link;
 pub mod native;
+pub mod nightly;
 pub mod script;
 pub mod session;
 pub mod suite;

@@ -35,6 +35,7 @@ enum Command {
     TimeToBug(cmd::time_to_bug::TimeToBugCmd),
     Coverage(cmd::coverage::CoverageCmd),
     Replay(cmd::replay::ReplayCmd),
+    Nightly(cmd::nightly::NightlyCmd),
     Triage(cmd::triage::TriageCmd),
     #[command(hide = true)]
     SimNode(cmd::sim_node::SimNodeCmd),
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
         Command::TimeToBug(c) => c.run(),
         Command::Coverage(c) => c.run(),
         Command::Replay(c) => c.run(),
+        Command::Nightly(c) => c.run(),
         Command::Triage(c) => c.run(),
         Command::SimNode(c) => c.run(),
     };

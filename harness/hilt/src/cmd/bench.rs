@@ -271,6 +271,7 @@ impl BenchCmd {
                 max_len: 24,
                 seed: u64::from(round) + 1,
                 save_to: None,
+                shrink_time: None,
             };
             for ((target, m), total) in targets.iter_mut().zip(&mut totals) {
                 let model = match m.name {

@@ -20,6 +20,7 @@ pub mod coverage;
 pub mod exec;
 pub mod flash;
 pub mod fuzz;
+pub mod nightly;
 pub mod replay;
 pub mod serve;
 pub mod sim_node;
@@ -286,6 +287,22 @@ impl StartArgs {
     /// Starts a target of `kind`: its implicit board.
     pub fn start(&self, kind: TargetKind) -> anyhow::Result<Box<dyn Target>> {
         self.start_board(&self.implicit_board(kind))
+    }
+}
+
+/// The Device Identification ModelName a board's firmware reports: its
+/// board's name (the simulation's own).
+pub fn model_name(board: &Board) -> &'static str {
+    match board.kind {
+        Kind::Sim => mbnode_sim::MODEL_NAME,
+        _ => {
+            board
+                .firmware
+                .as_deref()
+                .and_then(firmware::board)
+                .unwrap_or(LM3S6965EVB)
+                .name
+        }
     }
 }
 

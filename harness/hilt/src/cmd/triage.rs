@@ -87,17 +87,7 @@ impl BackendArgs {
                 backends.push(Box::new(native));
                 continue;
             };
-            let model_name = match board.kind {
-                Kind::Sim => mbnode_sim::MODEL_NAME,
-                _ => {
-                    board
-                        .firmware
-                        .as_deref()
-                        .and_then(firmware::board)
-                        .unwrap_or(LM3S6965EVB)
-                        .name
-                }
-            };
+            let model_name = super::model_name(&board);
             let target = start.start_board(&board)?;
             let quiet = hilt::wirefuzz::quiet_for(board.kind);
             backends.push(Box::new(Wire::new(target, model_name, quiet)));

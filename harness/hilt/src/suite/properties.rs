@@ -40,6 +40,9 @@ pub struct PropertyConfig {
     pub seed: u64,
     /// Where to save a minimal failing sequence (none: do not save).
     pub save_to: Option<PathBuf>,
+    /// How long shrinking a failure may take (none: up to 2,048 steps):
+    /// on a device that hangs, each step costs answer timeouts.
+    pub shrink_time: Option<Duration>,
 }
 
 /// What a passing run did.
@@ -193,6 +196,9 @@ pub fn run(
         failure_persistence: None,
         // Shrinking replays on the device: bound it.
         max_shrink_iters: 2048,
+        max_shrink_time: config.shrink_time.map_or(0, |t| {
+            u32::try_from(t.as_millis()).unwrap_or(u32::MAX).max(1)
+        }),
         ..Config::default()
     };
     let mut seed = [0u8; 32];

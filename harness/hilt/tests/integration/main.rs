@@ -20,6 +20,9 @@
 //!   triage into one group per bug, minimised; promotion, then the cases
 //!   fail on the planted build and pass on the shipped one; `hilt replay`
 //!   of each kind of input.
+//! - `nightly`: `hilt nightly` on the emulated board passes on the shipped
+//!   firmware and fails on the planted build; its HTML page loads in
+//!   headless Chromium without errors and shows its plots.
 //!
 //! The emulated board needs `qemu-system-arm`: `ci/test` installs it.
 
@@ -29,4 +32,5 @@ mod crashes;
 mod end_to_end;
 mod firmware;
 mod fuzzing;
+mod nightly;
 mod triage;

@@ -18,6 +18,7 @@ fn the_device_behaves_as_the_model_says() {
         max_len: 24,
         seed: seed(),
         save_to: save.then(|| root.join(sequences::DIR)),
+        shrink_time: None,
     };
     match properties::run(target.as_mut(), model_name(kind), &saved, &config) {
         Ok(report) => eprintln!(

@@ -24,6 +24,7 @@ fn a_seeded_divergence_is_caught_and_shrunk() {
         // Fixed, so the test is repeatable; any seed finds it.
         seed: 2026,
         save_to: Some(saved_dir.path().to_owned()),
+        shrink_time: None,
     };
     match properties::run(target.as_mut(), model_name(Kind::Qemu), &[], &config) {
         Err(PropertyOutcome::Failed(failure)) => {
