@@ -319,8 +319,8 @@ fn keep(finding: &Finding, root: &std::path::Path) -> anyhow::Result<String> {
     Ok(format!("{}, {} bytes: {hex}", path.display(), bytes.len()))
 }
 
-/// One target alone on the shipped build.
-fn exec_rate(
+/// One target alone on the shipped build (also `hilt bench`'s native rates).
+pub fn exec_rate(
     root: &std::path::Path,
     shipped: &Build,
     target: &'static str,
