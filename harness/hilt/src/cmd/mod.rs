@@ -75,18 +75,7 @@ impl TargetArgs {
         }
         self.boards
             .iter()
-            .map(|name| {
-                map.get(name).cloned().ok_or_else(|| {
-                    let names: Vec<&str> = map.boards.iter().map(|b| b.name.as_str()).collect();
-                    anyhow::anyhow!(ScriptError::whole(
-                        "--board",
-                        format!(
-                            "no board {name:?} in the hardware map (it has {})",
-                            names.join(", ")
-                        ),
-                    ))
-                })
-            })
+            .map(|name| board_named(&map, name, "--board"))
             .collect()
     }
 
@@ -288,6 +277,21 @@ impl StartArgs {
     pub fn start(&self, kind: TargetKind) -> anyhow::Result<Box<dyn Target>> {
         self.start_board(&self.implicit_board(kind))
     }
+}
+
+/// The board of the hardware map called `name`; an error naming `flag`
+/// and the boards there are, if there is none.
+pub fn board_named(map: &HardwareMap, name: &str, flag: &str) -> anyhow::Result<Board> {
+    map.get(name).cloned().ok_or_else(|| {
+        let names: Vec<&str> = map.boards.iter().map(|b| b.name.as_str()).collect();
+        anyhow::anyhow!(ScriptError::whole(
+            flag,
+            format!(
+                "no board {name:?} in the hardware map (it has {})",
+                names.join(", ")
+            ),
+        ))
+    })
 }
 
 /// The Device Identification ModelName a board's firmware reports: its

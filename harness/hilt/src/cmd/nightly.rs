@@ -9,7 +9,6 @@ use clap::Args;
 use hilt::boards::{Board, HardwareMap, Kind};
 use hilt::firmware::{self, FirmwareError, LM3S6965EVB};
 use hilt::nightly::{self, BoardResult, Nightly, Plan, Status};
-use hilt::script::ScriptError;
 
 use super::StartArgs;
 
@@ -96,18 +95,7 @@ impl NightlyCmd {
         }
         self.boards
             .iter()
-            .map(|name| {
-                map.get(name).cloned().ok_or_else(|| {
-                    let names: Vec<&str> = map.boards.iter().map(|b| b.name.as_str()).collect();
-                    anyhow::anyhow!(ScriptError::whole(
-                        "--board",
-                        format!(
-                            "no board {name:?} in the hardware map (it has {})",
-                            names.join(", ")
-                        ),
-                    ))
-                })
-            })
+            .map(|name| super::board_named(&map, name, "--board"))
             .collect()
     }
 

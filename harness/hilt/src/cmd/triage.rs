@@ -53,16 +53,10 @@ impl BackendArgs {
         for name in names {
             let board = match name.as_str() {
                 "native" => None,
-                _ => Some(map.get(name).cloned().ok_or_else(|| {
-                    let names: Vec<&str> = map.boards.iter().map(|b| b.name.as_str()).collect();
-                    anyhow::anyhow!(ScriptError::whole(
-                        "--target",
-                        format!(
-                            "no backend {name:?}: use native or a board of the hardware map ({})",
-                            names.join(", ")
-                        ),
-                    ))
-                })?),
+                _ => Some(
+                    super::board_named(&map, name, "--target")
+                        .context("a backend is `native` or a board of the hardware map")?,
+                ),
             };
             let needs_sim = board.as_ref().is_none_or(|b| b.kind == Kind::Sim);
             if self.planted && needs_sim && start.sim_program.is_none() {

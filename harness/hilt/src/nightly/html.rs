@@ -19,95 +19,95 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// An SVG element `size` pixels large, drawn by `draw` on a white ground;
+/// a line saying why, if it could not be drawn.
+fn svg(
+    title: &str,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
+) -> String {
+    let mut svg = String::new();
+    let drawn = {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| e.to_string())
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(|e| e.to_string()))
+    };
+    match drawn {
+        Ok(()) => svg,
+        Err(e) => format!("<p>plot {} not drawn: {}</p>", escape(title), escape(&e)),
+    }
+}
+
 /// A line chart of `points` as an SVG element.
 pub fn line_chart(title: &str, points: &[(f64, f64)]) -> String {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (420, 220)).into_drawing_area();
-        let x_max = points.iter().map(|p| p.0).fold(1.0, f64::max);
-        let y_max = points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
-        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-            root.fill(&WHITE)?;
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, ("sans-serif", 16))
-                .margin(8)
-                .x_label_area_size(28)
-                .y_label_area_size(48)
-                .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-            chart
-                .configure_mesh()
-                .x_desc("seconds")
-                .light_line_style(WHITE.mix(0.0))
-                .draw()?;
-            chart.draw_series(LineSeries::new(
+    let x_max = points.iter().map(|p| p.0).fold(1.0, f64::max);
+    let y_max = points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+    svg(title, (420, 220), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(
                 points.iter().copied(),
                 PLOT_COLOUR.stroke_width(3),
-            ))?;
-            root.present()?;
-            Ok(())
-        })();
-        if let Err(e) = drawn {
-            drop(root);
-            return format!(
-                "<p>plot {} not drawn: {}</p>",
-                escape(title),
-                escape(&e.to_string())
-            );
-        }
-    }
-    svg
+            ))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
 }
 
 /// A bar chart of `(label, value)` as an SVG element.
 pub fn bar_chart(title: &str, bars: &[(String, f64)]) -> String {
-    let mut svg = String::new();
-    {
-        let width = (160 + 70 * bars.len() as u32).clamp(420, 1200);
-        let root = SVGBackend::with_string(&mut svg, (width, 260)).into_drawing_area();
-        let y_max = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.1;
-        let n = bars.len().max(1) as f64;
-        let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-            root.fill(&WHITE)?;
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, ("sans-serif", 16))
-                .margin(8)
-                .x_label_area_size(40)
-                .y_label_area_size(48)
-                .build_cartesian_2d(0f64..n, 0f64..y_max)?;
-            let label = |x: &f64| {
-                let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 1e-6 {
-                    bars.get(i).map(|b| b.0.clone()).unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            };
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(bars.len() * 2 + 1)
-                .x_label_formatter(&label)
-                .y_desc("seconds")
-                .draw()?;
-            chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+    let width = (160 + 70 * bars.len() as u32).clamp(420, 1200);
+    let y_max = bars.iter().map(|b| b.1).fold(1.0, f64::max) * 1.1;
+    let n = bars.len().max(1) as f64;
+    svg(title, (width, 260), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(40)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..n, 0f64..y_max)
+            .map_err(|e| e.to_string())?;
+        // A bar's label under its middle, nothing elsewhere.
+        let label = |x: &f64| {
+            let i = x.floor() as usize;
+            if (x - x.floor() - 0.5).abs() < 1e-6 {
+                bars.get(i).map(|b| b.0.clone()).unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(bars.len() * 2 + 1)
+            .x_label_formatter(&label)
+            .y_desc("seconds")
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
                 Rectangle::new(
                     [(i as f64 + 0.15, 0.0), (i as f64 + 0.85, *v)],
                     PLOT_COLOUR.filled(),
                 )
-            }))?;
-            root.present()?;
-            Ok(())
-        })();
-        if let Err(e) = drawn {
-            drop(root);
-            return format!(
-                "<p>plot {} not drawn: {}</p>",
-                escape(title),
-                escape(&e.to_string())
-            );
-        }
-    }
-    svg
+            }))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
 }
 
 fn badge(status: Status) -> String {

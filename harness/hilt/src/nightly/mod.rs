@@ -61,6 +61,21 @@ pub struct Case {
     pub diff: Option<String>,
 }
 
+impl Case {
+    /// A case that passed, or failed with `message`.
+    fn new(suite: &str, name: &str, seconds: f64, failure: Option<String>) -> Case {
+        Case {
+            suite: suite.into(),
+            name: name.into(),
+            passed: failure.is_none(),
+            seconds,
+            message: failure,
+            transcript: None,
+            diff: None,
+        }
+    }
+}
+
 /// The campaign, once a second.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
@@ -317,37 +332,19 @@ fn suites(
         plan.property_cases,
         plan.seed
     ));
+    let seconds = || started.elapsed().as_secs_f64();
     let case = match properties::run(target, &plan.model_name, &saved, &config) {
-        Ok(_) => Case {
-            suite: "properties".into(),
-            name,
-            passed: true,
-            seconds: started.elapsed().as_secs_f64(),
-            message: None,
-            transcript: None,
-            diff: None,
-        },
+        Ok(_) => Case::new("properties", &name, seconds(), None),
         Err(properties::PropertyOutcome::Failed(failure)) => Case {
-            suite: "properties".into(),
-            name,
-            passed: false,
-            seconds: started.elapsed().as_secs_f64(),
-            message: Some(failure.reason.clone()),
             transcript: Some(failure.transcript.clone()),
-            diff: None,
+            ..Case::new("properties", &name, seconds(), Some(failure.reason.clone()))
         },
         Err(properties::PropertyOutcome::Error(e)) if is_infrastructure(&e) => {
             return Err(format!("properties: {e}"))
         }
-        Err(properties::PropertyOutcome::Error(e)) => Case {
-            suite: "properties".into(),
-            name,
-            passed: false,
-            seconds: started.elapsed().as_secs_f64(),
-            message: Some(e.to_string()),
-            transcript: None,
-            diff: None,
-        },
+        Err(properties::PropertyOutcome::Error(e)) => {
+            Case::new("properties", &name, seconds(), Some(e.to_string()))
+        }
     };
     log(&format!(
         "{}: properties {}",
@@ -365,15 +362,8 @@ fn suites(
         let one = Instant::now();
         let file = path.file_name().unwrap_or_default().to_string_lossy();
         let snapshot = snapshots.join(format!("suite__scenarios__scenarios@{file}.snap"));
-        let mut case = Case {
-            suite: "scenarios".into(),
-            name: stem(&path),
-            passed: false,
-            seconds: 0.0,
-            message: None,
-            transcript: None,
-            diff: None,
-        };
+        let mut case = Case::new("scenarios", &stem(&path), 0.0, None);
+        case.passed = false;
         match suite::scenario(target, &plan.model_name, &path) {
             Ok(transcript) => {
                 let got = redact(&transcript);
@@ -513,17 +503,18 @@ fn replays(
         let replay = backends[0]
             .replay(&steps)
             .map_err(|e| format!("regression {}: {e}", stem(&path)))?;
+        let failure = replay
+            .failure
+            .as_ref()
+            .map(|f| format!("back: {} (signature {})", f.summary, f.signature));
         result.cases.push(Case {
-            suite: "regressions".into(),
-            name: stem(&path),
-            passed: replay.failure.is_none(),
-            seconds: one.elapsed().as_secs_f64(),
-            message: replay
-                .failure
-                .as_ref()
-                .map(|f| format!("back: {} (signature {})", f.summary, f.signature)),
-            transcript: replay.failure.is_some().then(|| replay.text()),
-            diff: None,
+            transcript: failure.is_some().then(|| replay.text()),
+            ..Case::new(
+                "regressions",
+                &stem(&path),
+                one.elapsed().as_secs_f64(),
+                failure,
+            )
         });
     }
     let failed = result
@@ -558,22 +549,21 @@ fn replays(
         }
     }
     let failing = result.new_groups.len();
-    result.cases.push(Case {
-        suite: "campaign".into(),
-        name: "no new crash or hang".into(),
-        passed: failing == 0,
-        seconds: result.campaign.as_ref().map_or(0.0, |c| c.seconds),
-        message: (failing > 0).then(|| {
-            let signatures: Vec<&str> = result
-                .new_groups
-                .iter()
-                .map(|g| g.signature.as_str())
-                .collect();
-            format!("{failing} new crash group(s): {}", signatures.join("; "))
-        }),
-        transcript: None,
-        diff: None,
+    let failure = (failing > 0).then(|| {
+        let signatures: Vec<&str> = result
+            .new_groups
+            .iter()
+            .map(|g| g.signature.as_str())
+            .collect();
+        format!("{failing} new crash group(s): {}", signatures.join("; "))
     });
+    let seconds = result.campaign.as_ref().map_or(0.0, |c| c.seconds);
+    result.cases.push(Case::new(
+        "campaign",
+        "no new crash or hang",
+        seconds,
+        failure,
+    ));
     log(&format!(
         "{}: triage, {} new group(s), {} known",
         result.board,
@@ -617,15 +607,9 @@ mod tests {
     fn a_failure_outranks_an_infrastructure_problem() {
         let mut failed = BoardResult::unusable("a", "x".into(), 0.0);
         failed.problem = None;
-        failed.cases.push(Case {
-            suite: "scenarios".into(),
-            name: "lock".into(),
-            passed: false,
-            seconds: 0.0,
-            message: None,
-            transcript: None,
-            diff: None,
-        });
+        failed
+            .cases
+            .push(Case::new("scenarios", "lock", 0.0, Some("differs".into())));
         failed.settle_status();
         assert_eq!(failed.status, Status::Failed);
         let missing = BoardResult::unusable("b", "no probe".into(), 0.0);

@@ -121,6 +121,16 @@ fn is_artifact(path: &Path) -> bool {
     })
 }
 
+/// A libFuzzer artifact of a failure no replay can show: running out of
+/// memory, a leak, a slow input (of the host build, under sanitizers).
+pub fn not_replayable(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        ["oom-", "leak-", "slow-unit-"]
+            .iter()
+            .any(|p| n.starts_with(p))
+    })
+}
+
 /// Every input under `dir`, in a stable order. A crash record stands for
 /// its `.steps` file, which is not read again on its own; hidden files,
 /// reports and metadata (`.md`, `.toml`, other `.json`) are skipped.
@@ -228,6 +238,14 @@ mod tests {
             "{}",
             input.origin
         );
+    }
+
+    #[test]
+    fn what_replay_cannot_show_is_told_by_name() {
+        assert!(not_replayable(Path::new("a/node/oom-01ab")));
+        assert!(not_replayable(Path::new("leak-01ab")));
+        assert!(!not_replayable(Path::new("a/node/crash-01ab")));
+        assert!(!not_replayable(Path::new("timeout-01ab")));
     }
 
     #[test]

@@ -125,6 +125,9 @@ pub struct Triage {
     pub groups: Vec<Group>,
     /// Inputs that no backend fails on any more.
     pub fixed: Vec<PathBuf>,
+    /// libFuzzer artifacts of what no replay can show (`oom-`, `leak-`,
+    /// `slow-unit-`), that did not fail: not called fixed.
+    pub not_replayable: Vec<PathBuf>,
     /// Files that could not be read as inputs.
     pub unreadable: Vec<(PathBuf, String)>,
     /// Seconds spent replaying, by backend; and minimising.
@@ -198,11 +201,11 @@ pub fn triage(
         )?);
     }
     groups.sort_by(|a, b| a.signature.cmp(&b.signature));
-    let fixed = triaged
+    let (not_replayable, fixed): (Vec<PathBuf>, Vec<PathBuf>) = triaged
         .iter()
         .filter(|t| t.backends.values().all(|r| r.failed() == 0))
         .map(|t| t.path.clone())
-        .collect();
+        .partition(|p| input::not_replayable(p));
     Ok(Triage {
         folder: folder.to_owned(),
         backends: names,
@@ -210,6 +213,7 @@ pub fn triage(
         inputs: triaged,
         groups,
         fixed,
+        not_replayable,
         unreadable,
         replay_seconds,
         minimise_seconds: started.elapsed().as_secs_f64(),

@@ -114,7 +114,7 @@ fn cell(text: &str) -> String {
 /// The markdown report.
 pub fn markdown(triage: &Triage) -> String {
     let mut md = String::new();
-    let failing = triage.inputs.len() - triage.fixed.len();
+    let failing = triage.inputs.len() - triage.fixed.len() - triage.not_replayable.len();
     let _ = writeln!(md, "# Triage of {}\n", triage.folder.display());
     let _ = writeln!(
         md,
@@ -202,6 +202,16 @@ pub fn markdown(triage: &Triage) -> String {
     if !triage.fixed.is_empty() {
         let _ = writeln!(md, "## Fixed: no longer fail on any backend\n");
         for f in &triage.fixed {
+            let _ = writeln!(md, "- {}", f.display());
+        }
+        let _ = writeln!(md);
+    }
+    if !triage.not_replayable.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Not shown by replay\n\nlibFuzzer's out-of-memory, leak and slow-input findings of the host build: replays cannot show them, so they are not called fixed.\n"
+        );
+        for f in &triage.not_replayable {
             let _ = writeln!(md, "- {}", f.display());
         }
         let _ = writeln!(md);

@@ -273,7 +273,10 @@ fn replay_reads_every_kind_of_input_and_refuses_bad_ones() {
         None,
     );
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("no backend \"nowhere\""), "{stderr}");
+    assert!(
+        stderr.contains("no board \"nowhere\"") && stderr.contains("`native`"),
+        "{stderr}"
+    );
     let (code, _, stderr) = hilt(&["triage", "/no/such/folder"], None);
     assert_eq!(code, 2, "{stderr}");
 }
