@@ -598,13 +598,15 @@ impl Backend for Native {
 }
 
 /// The answers in `received`, cut at the lengths of the answers the model
-/// expects (what is left over is one more answer).
+/// expects where a frame with a good CRC ends there (what is left over is
+/// one more answer: one the model does not expect).
 fn split(received: &[u8], expected: &[Expected]) -> Vec<Vec<u8>> {
     let mut answers = Vec::new();
     let mut rest = received;
     for e in expected {
         let n = e.bytes.len();
-        if rest.len() <= n || answers.len() + 1 == expected.len() {
+        // Cut only where a whole frame ends: a longer wrong answer stays one.
+        if rest.len() <= n || !crc_ok(&rest[..n]) {
             break;
         }
         answers.push(rest[..n].to_vec());
@@ -692,6 +694,12 @@ impl Wire {
         let protocol = ModbusRtu { default_unit: unit };
         let request = ModbusRequest::new(unit, RequestKind::Raw(wire.to_vec()));
         let (transaction, outcome) = self.classify(&protocol, &request, !expected.is_empty())?;
+        // The model hears a silence after every burst; the device must too.
+        // A burst may leave bytes after the frame the device completed by
+        // its length (a frame and a stray 0x00 even pass a CRC check), which
+        // it ends only at a silence: the next request waits for a quiet
+        // line.
+        self.target.settle()?;
         if let Some(evidence) = outcome.evidence() {
             return Ok(Some(failure_of(evidence, step)));
         }

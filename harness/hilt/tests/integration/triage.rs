@@ -260,6 +260,25 @@ fn replay_reads_every_kind_of_input_and_refuses_bad_ones() {
     assert!(stdout.contains("> 01 07 41 E2"), "{stdout}");
     assert!(stdout.contains("outcome: clean"), "{stdout}");
 
+    // A frame and a stray 0x00 (which even passes a CRC check as a
+    // whole), then a frame: the device must get the silence after the
+    // burst that the model assumes, or the stray byte runs into the next
+    // frame and its answer goes missing.
+    let mut burst = vec![0x01, 0x05, 0x00, 0x00, 0x45, 0x00];
+    hilt_modbus::wire::append_crc(&mut burst);
+    burst.push(0x00);
+    let steps = hilt_modbus::fuzzing::Steps(vec![
+        hilt_modbus::fuzzing::Step::Raw(burst),
+        hilt_modbus::fuzzing::Step::Frame(vec![0x01, 0x0F, 0, 0, 0, 0, 0]),
+    ]);
+    let stray = dir.path().join("stray.steps");
+    std::fs::write(&stray, steps.encode()).unwrap();
+    let (code, stdout, stderr) = hilt(
+        &["replay", stray.to_str().unwrap(), "--target", "native,sim"],
+        None,
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
     let (code, _, stderr) = hilt(&["replay", "/no/such/input"], None);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("/no/such/input"), "{stderr}");
