@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hilt_modbus::model::{Expected, Model};
-use hilt_modbus::{ModbusRequest, ModbusRtu};
+use hilt_modbus::{ModbusRequest, ModbusRtu, RequestKind};
 use hilt_protocol::{Framing, Protocol};
 
 use crate::link::{LinkError, Timing};
@@ -249,7 +249,12 @@ impl<'t> Checker<'t> {
             ),
             elapsed: exchange.elapsed,
         };
-        if !self.protocol.expects_response(request) {
+        // Bytes given as they are may hold more than the frame the device
+        // completes by its length (a frame and a stray 0x00 even pass a
+        // CRC check as a whole): the device ends what is left only at a
+        // silence, which the model assumes after every request.
+        let free_form = matches!(request.kind, RequestKind::Pdu(_) | RequestKind::Raw(_));
+        if free_form || !self.protocol.expects_response(request) {
             self.target.settle()?;
         }
         Ok(checked)

@@ -415,3 +415,21 @@ fn exec_runs_on_several_boards_at_once_each_with_its_log() {
         );
     }
 }
+
+#[test]
+fn exec_leaves_the_silence_after_bytes_given_as_they_are() {
+    // A frame and a stray 0x00 (the whole burst even passes a CRC check):
+    // the stray byte must end at a silence, not run into the next frame.
+    let (code, stdout, stderr) = hilt(&[
+        "exec",
+        "--target",
+        "sim",
+        "raw 01 05 00 00 45 00 FF 5A 00",
+        "pdu 0F 00 00 00 00 00",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("pdu 0F 00 00 00 00 00 -> exception 0x03"),
+        "{stdout}"
+    );
+}
