@@ -94,7 +94,9 @@ pub fn transact_timed<P: Protocol>(
         exchange.elapsed,
         exchange.ended,
     );
-    if !expected_answer {
+    // The device ends what it still holds of the request only at a
+    // silence: leave it one before the next request.
+    if !expected_answer || protocol.leaves_partial_frame(request) {
         target.settle()?;
     }
     Ok(Transaction {

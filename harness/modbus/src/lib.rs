@@ -215,6 +215,16 @@ impl Protocol for ModbusRtu {
         request.expects_response()
     }
 
+    /// The node completes a frame early when it is as long as its
+    /// function says and ends in a good CRC; bytes after it (a stray byte
+    /// after a frame even passes a CRC check as a whole) wait for the
+    /// silence. See [`model::split_burst`].
+    fn leaves_partial_frame(&self, request: &ModbusRequest) -> bool {
+        let bytes = request.to_bytes();
+        let burst = model::split_burst(&bytes);
+        !burst.frames.is_empty() && (!burst.rest.is_empty() || burst.overrun)
+    }
+
     /// Incremental end-of-response detection; see the crate documentation.
     fn framing(&self, request: &ModbusRequest, received: &[u8]) -> Framing {
         framing::framing(&request.to_bytes(), received)

@@ -388,27 +388,14 @@ impl Model {
     /// the rest of the burst is discarded and one overrun is counted.
     pub fn exchange(&mut self, wire: &[u8]) -> Vec<Expected> {
         let mut answers = Vec::new();
-        let mut frame: Vec<u8> = Vec::with_capacity(MAX_ADU);
-        let mut overrun = false;
-        for &byte in wire {
-            if overrun {
-                continue;
-            }
-            frame.push(byte);
-            if frame.len() > MAX_ADU {
-                overrun = true;
-                frame.clear();
-                continue;
-            }
-            if request_len(&frame) == Some(frame.len()) && crc_ok(&frame) {
-                self.frame(&frame, &mut answers);
-                frame.clear();
-            }
+        let burst = split_burst(wire);
+        for frame in &burst.frames {
+            self.frame(frame, &mut answers);
         }
-        if overrun {
+        if burst.overrun {
             self.counters.overruns = self.counters.overruns.wrapping_add(1);
         } else {
-            self.frame(&frame, &mut answers);
+            self.frame(burst.rest, &mut answers);
         }
         answers
     }
@@ -1022,6 +1009,48 @@ fn is_write(pdu: &[u8]) -> bool {
 /// code of `frame[1]`, as far as the bytes so far tell; `None` while the
 /// byte that tells is not there yet, and for functions whose requests have
 /// no fixed length (only the silence ends them).
+/// A burst as the node's receiver frames it (see [`Model::exchange`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Burst<'a> {
+    /// Frames completed by their length and CRC, before the silence.
+    pub frames: Vec<&'a [u8]>,
+    /// What only the silence after the burst ends.
+    pub rest: &'a [u8],
+    /// A frame grew past 256 bytes: it and the rest of the burst are
+    /// dropped.
+    pub overrun: bool,
+}
+
+/// Frames `wire` as the node's receiver does when it arrives in one burst.
+pub fn split_burst(wire: &[u8]) -> Burst<'_> {
+    let mut burst = Burst::default();
+    let mut start = 0;
+    for end in 1..=wire.len() {
+        let frame = &wire[start..end];
+        if frame.len() > MAX_ADU {
+            burst.overrun = true;
+            return burst;
+        }
+        if request_len(frame) == Some(frame.len()) && crc_ok(frame) {
+            burst.frames.push(frame);
+            start = end;
+        }
+    }
+    burst.rest = &wire[start..];
+    burst
+}
+
+/// Where a request's byte count is in its frame (unit id at 0), for the
+/// functions that have one: the bytes it counts follow it to the CRC.
+pub fn byte_count_at(function: u8) -> Option<usize> {
+    match function {
+        fc::WRITE_MULTIPLE_COILS | fc::WRITE_MULTIPLE_REGISTERS => Some(6),
+        fc::READ_FILE_RECORD | fc::WRITE_FILE_RECORD => Some(2),
+        fc::READ_WRITE_MULTIPLE_REGISTERS => Some(10),
+        _ => None,
+    }
+}
+
 fn request_len(frame: &[u8]) -> Option<usize> {
     let at = |i: usize| frame.get(i).copied().map(usize::from);
     match *frame.get(1)? {
@@ -1032,10 +1061,16 @@ fn request_len(frame: &[u8]) -> Option<usize> {
             (0, 0) => None,
             _ => Some(8),
         },
-        fc::WRITE_MULTIPLE_COILS | fc::WRITE_MULTIPLE_REGISTERS => Some(9 + at(6)?),
-        fc::READ_FILE_RECORD | fc::WRITE_FILE_RECORD => Some(5 + at(2)?),
+        // The byte count, the bytes it counts and the CRC.
+        f @ (fc::WRITE_MULTIPLE_COILS
+        | fc::WRITE_MULTIPLE_REGISTERS
+        | fc::READ_FILE_RECORD
+        | fc::WRITE_FILE_RECORD
+        | fc::READ_WRITE_MULTIPLE_REGISTERS) => {
+            let count_at = byte_count_at(f)?;
+            Some(count_at + 3 + at(count_at)?)
+        }
         fc::MASK_WRITE_REGISTER => Some(10),
-        fc::READ_WRITE_MULTIPLE_REGISTERS => Some(13 + at(10)?),
         fc::READ_FIFO_QUEUE => Some(6),
         fc::ENCAPSULATED_INTERFACE => (at(2)? == usize::from(MEI_READ_DEVICE_ID)).then_some(7),
         _ => None,

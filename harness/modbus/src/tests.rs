@@ -779,3 +779,30 @@ mod props {
         }
     }
 }
+
+#[test]
+fn a_stray_byte_after_a_complete_frame_waits_for_the_silence() {
+    let p = ModbusRtu::default();
+    let request = |text: &str| p.parse_request(text).unwrap();
+    let mut frame = vec![0x01, 0x05, 0x00, 0x00, 0x45, 0x00];
+    crate::wire::append_crc(&mut frame);
+    let mut stray = frame.clone();
+    stray.push(0x00);
+    // The whole burst even passes a CRC check: crc(frame ++ lo) is hi, 0.
+    assert!(crc_ok(&stray));
+    let raw = |bytes: &[u8]| ModbusRequest::new(1, RequestKind::Raw(bytes.to_vec()));
+    assert!(p.leaves_partial_frame(&raw(&stray)));
+    assert!(!p.leaves_partial_frame(&raw(&frame)), "one whole frame");
+    assert!(
+        !p.leaves_partial_frame(&raw(&[frame.clone(), frame.clone()].concat())),
+        "two whole frames"
+    );
+    assert!(
+        !p.leaves_partial_frame(&raw(&[0xFF, 0x00, 0x12])),
+        "garbage ends at the silence, before any answer"
+    );
+    assert!(!p.leaves_partial_frame(&request("read-holding 0 4")));
+    let burst = crate::model::split_burst(&stray);
+    assert_eq!(burst.frames, [frame.as_slice()]);
+    assert_eq!(burst.rest, [0x00]);
+}

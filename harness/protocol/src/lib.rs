@@ -92,6 +92,15 @@ pub trait Protocol {
     /// broadcast, for example, is never answered).
     fn expects_response(&self, request: &Self::Request) -> bool;
 
+    /// Whether the device, once it has completed (and perhaps answered) a
+    /// frame of this request's bytes, still holds more of them that only a
+    /// silence on the line ends: then the next request must wait for a
+    /// quiet line, or it runs into them. Bytes sent as they are can do
+    /// that; well-formed requests do not.
+    fn leaves_partial_frame(&self, _request: &Self::Request) -> bool {
+        false
+    }
+
     /// Tells whether `received` holds a complete response to `request`.
     fn framing(&self, request: &Self::Request, received: &[u8]) -> Framing;
 

@@ -151,14 +151,6 @@ fn run_steps(
                 let due = !model.exchange(&scratch).is_empty();
                 let (t, outcome) =
                     session::classify(protocol, target, request, Some(due), &mut scratch)?;
-                // Bytes given as they are may leave some after the frame the
-                // device completes by its length: it ends them at a silence.
-                if matches!(
-                    request.kind,
-                    hilt_modbus::RequestKind::Pdu(_) | hilt_modbus::RequestKind::Raw(_)
-                ) {
-                    target.settle()?;
-                }
                 if let Some(t) = &t {
                     if !t.stale.is_empty() {
                         writeln!(

@@ -81,12 +81,6 @@ pub struct FuzzCmd {
     stats: Option<PathBuf>,
 }
 
-fn sha1_of_file(path: &std::path::Path) -> String {
-    std::fs::read(path)
-        .map(|bytes| hilt::wirefuzz::corpus::name_of(&bytes))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 fn status(s: &Snapshot) -> String {
     format!(
         "{:>6.0} s  {:>7} execs  {:>6.1} exec/s  corpus {} (+{})  shapes {}  crashes {}  hangs {}  unique {}  resets {}",
@@ -150,7 +144,7 @@ impl FuzzCmd {
         let mut settings = Vec::new();
         for board in &jobs {
             let (firmware, firmware_sha1) = match self.target.start.elf_for(board)? {
-                Some(elf) => (elf.display().to_string(), sha1_of_file(&elf)),
+                Some(elf) => (elf.display().to_string(), super::sha1_of_file(&elf)),
                 None => {
                     let options = self.target.start.sim_options()?;
                     let mut program = options.program.display().to_string();
@@ -158,7 +152,7 @@ impl FuzzCmd {
                         program.push(' ');
                         program.push_str(&arg.to_string_lossy());
                     }
-                    (program, sha1_of_file(&options.program))
+                    (program, super::sha1_of_file(&options.program))
                 }
             };
             settings.push(Settings {

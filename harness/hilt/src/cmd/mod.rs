@@ -279,6 +279,14 @@ impl StartArgs {
     }
 }
 
+/// The SHA-1 of a file's bytes (for crash records and reports), or
+/// `unknown`.
+pub fn sha1_of_file(path: &std::path::Path) -> String {
+    std::fs::read(path)
+        .map(|bytes| hilt::wirefuzz::corpus::name_of(&bytes))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// The board of the hardware map called `name`; an error naming `flag`
 /// and the boards there are, if there is none.
 pub fn board_named(map: &HardwareMap, name: &str, flag: &str) -> anyhow::Result<Board> {

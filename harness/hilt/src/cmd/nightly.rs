@@ -76,12 +76,6 @@ pub struct NightlyCmd {
     start: StartArgs,
 }
 
-fn sha1_of_file(path: &std::path::Path) -> String {
-    std::fs::read(path)
-        .map(|bytes| hilt::wirefuzz::corpus::name_of(&bytes))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
 impl NightlyCmd {
     fn boards(&self) -> anyhow::Result<Vec<Board>> {
         let map = HardwareMap::choose(self.map.as_deref())?;
@@ -115,10 +109,10 @@ impl NightlyCmd {
             }
         }
         let (path, sha1) = match start.elf_for(board)? {
-            Some(elf) => (elf.display().to_string(), sha1_of_file(&elf)),
+            Some(elf) => (elf.display().to_string(), super::sha1_of_file(&elf)),
             None => {
                 let program = start.sim_options()?.program;
-                (program.display().to_string(), sha1_of_file(&program))
+                (program.display().to_string(), super::sha1_of_file(&program))
             }
         };
         Ok((start, path, sha1))

@@ -143,6 +143,18 @@ impl BoardResult {
         }
     }
 
+    /// Records a suite's time and logs how many of its cases failed.
+    fn close_suite(&mut self, suite: &str, started: Instant, log: &mut dyn FnMut(&str)) {
+        let failed = self
+            .cases
+            .iter()
+            .filter(|c| c.suite == suite && !c.passed)
+            .count();
+        log(&format!("{}: {suite}, {failed} failed", self.board));
+        self.suite_seconds
+            .push((suite.into(), started.elapsed().as_secs_f64()));
+    }
+
     fn settle_status(&mut self) {
         self.status = if self.cases.iter().any(|c| !c.passed) || !self.new_groups.is_empty() {
             Status::Failed
@@ -211,32 +223,6 @@ pub struct Plan {
 /// A failure that is the board's, not the firmware's.
 fn is_infrastructure(e: &SuiteError) -> bool {
     matches!(e, SuiteError::Target(_) | SuiteError::Link(_))
-}
-
-/// The scenario snapshots' filters (as the suite's test sets them): the
-/// board's ModelName and the uptime vary.
-pub fn redact(transcript: &str) -> String {
-    transcript
-        .lines()
-        .map(|line| {
-            let mut line = line.to_owned();
-            for name in ["lm3s6965evb", "nucleo-f401re", mbnode_sim::MODEL_NAME] {
-                line = line.replace(&format!("0x05 \"{name}\""), "0x05 \"[board]\"");
-            }
-            if let Some(at) = line.find("input 0x0020: ") {
-                let head = &line[..at + "input 0x0020: ".len()];
-                let rest = &line[head.len()..];
-                let mut words = rest.splitn(3, ' ');
-                let (a, b) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-                if a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok() {
-                    let tail = words.next().map(|t| format!(" {t}")).unwrap_or_default();
-                    line = format!("{head}[uptime] [uptime]{tail}");
-                }
-            }
-            line
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A snapshot file's content: what follows its header.
@@ -366,7 +352,7 @@ fn suites(
         case.passed = false;
         match suite::scenario(target, &plan.model_name, &path) {
             Ok(transcript) => {
-                let got = redact(&transcript);
+                let got = suite::redact(&transcript);
                 let want = std::fs::read_to_string(&snapshot)
                     .ok()
                     .and_then(|t| snapshot_body(&t).map(str::to_owned));
@@ -389,15 +375,7 @@ fn suites(
         case.seconds = one.elapsed().as_secs_f64();
         result.cases.push(case);
     }
-    let failed = result
-        .cases
-        .iter()
-        .filter(|c| c.suite == "scenarios" && !c.passed)
-        .count();
-    log(&format!("{}: scenarios, {failed} failed", result.board));
-    result
-        .suite_seconds
-        .push(("scenarios".into(), started.elapsed().as_secs_f64()));
+    result.close_suite("scenarios", started, log);
     Ok(())
 }
 
@@ -517,15 +495,7 @@ fn replays(
             )
         });
     }
-    let failed = result
-        .cases
-        .iter()
-        .filter(|c| c.suite == "regressions" && !c.passed)
-        .count();
-    log(&format!("{}: regressions, {failed} failed", result.board));
-    result
-        .suite_seconds
-        .push(("regressions".into(), started.elapsed().as_secs_f64()));
+    result.close_suite("regressions", started, log);
 
     let started = Instant::now();
     let settings = crate::triage::Settings {
@@ -586,15 +556,6 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transcripts_are_redacted_as_the_snapshots_are() {
-        let t = "read-input 0x0020 2 -> input 0x0020: 12 345\nread-device-id 1 0 -> object 0x05 \"host-sim\" next";
-        assert_eq!(
-            redact(t),
-            "read-input 0x0020 2 -> input 0x0020: [uptime] [uptime]\nread-device-id 1 0 -> object 0x05 \"[board]\" next"
-        );
-    }
 
     #[test]
     fn a_snapshot_body_follows_its_header() {

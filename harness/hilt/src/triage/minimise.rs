@@ -11,25 +11,17 @@
 //! result never drifts to another bug.
 
 use hilt_modbus::fuzzing::{Step, Steps};
+use hilt_modbus::model::byte_count_at;
 use hilt_modbus::wire::crc_ok;
-
-/// Where a function's byte count is in its PDU (function code at 0): the
-/// data it counts follows it to the end of the PDU.
-fn byte_count_at(function: u8) -> Option<usize> {
-    match function {
-        0x0F | 0x10 => Some(5),
-        0x17 => Some(9),
-        0x14 | 0x15 => Some(1),
-        _ => None,
-    }
-}
 
 /// `body` (unit id and PDU) without its byte at `at`; the byte count is
 /// lowered with it when it covered the data exactly.
 fn without_byte(body: &[u8], at: usize) -> Vec<u8> {
     let mut out = body.to_vec();
     out.remove(at);
-    if let Some(count_at) = body.get(1).and_then(|&f| byte_count_at(f)).map(|c| c + 1) {
+    // `body` is a frame without its CRC: its byte count is where it is in
+    // a frame.
+    if let Some(count_at) = body.get(1).and_then(|&f| byte_count_at(f)) {
         let covered = body
             .get(count_at)
             .is_some_and(|&n| usize::from(n) == body.len() - count_at - 1);

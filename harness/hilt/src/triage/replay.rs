@@ -165,28 +165,9 @@ fn request_class(wire: &[u8], unit: u8) -> String {
     }
 }
 
-/// The frames in a burst, as far as CRCs tell them apart: each the
-/// shortest run with a good CRC; what is left at the end is one more.
-fn frames_of(burst: &[u8]) -> Vec<&[u8]> {
-    let mut frames = Vec::new();
-    let mut p = 0;
-    while p < burst.len() {
-        match (p + 4..=burst.len()).find(|&e| crc_ok(&burst[p..e])) {
-            Some(e) => {
-                frames.push(&burst[p..e]);
-                p = e;
-            }
-            None => {
-                frames.push(&burst[p..]);
-                break;
-            }
-        }
-    }
-    frames
-}
-
 /// The kind of request answer `i` to `wire` answers: the function of the
-/// answer the model expects, else the burst's `i`-th frame.
+/// answer the model expects, else the burst's `i`-th frame as the device
+/// frames it.
 fn answer_request_class(wire: &[u8], unit: u8, i: usize, want: Option<&Expected>) -> String {
     if let Some(w) = want {
         if let [u, function, ..] = w.bytes.as_slice() {
@@ -195,7 +176,13 @@ fn answer_request_class(wire: &[u8], unit: u8, i: usize, want: Option<&Expected>
             }
         }
     }
-    let frames = frames_of(wire);
+    // The burst's frames as the device frames them; what the silence ends
+    // last.
+    let burst = hilt_modbus::model::split_burst(wire);
+    let mut frames = burst.frames;
+    if !burst.rest.is_empty() {
+        frames.push(burst.rest);
+    }
     let frame = frames.get(i).or(frames.last()).copied().unwrap_or(wire);
     request_class(frame, unit)
 }
@@ -694,12 +681,6 @@ impl Wire {
         let protocol = ModbusRtu { default_unit: unit };
         let request = ModbusRequest::new(unit, RequestKind::Raw(wire.to_vec()));
         let (transaction, outcome) = self.classify(&protocol, &request, !expected.is_empty())?;
-        // The model hears a silence after every burst; the device must too.
-        // A burst may leave bytes after the frame the device completed by
-        // its length (a frame and a stray 0x00 even pass a CRC check), which
-        // it ends only at a silence: the next request waits for a quiet
-        // line.
-        self.target.settle()?;
         if let Some(evidence) = outcome.evidence() {
             return Ok(Some(failure_of(evidence, step)));
         }
